@@ -1,0 +1,1 @@
+"""factsift: label each sentence of commentary as fact, quotation or opinion."""

@@ -1,1 +1,27 @@
 """factsift: label each sentence of commentary as fact, quotation or opinion."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from factsift.labels import Label
+from factsift.model import Classifier, ModelLoadError
+from factsift.results import LabeledSentence
+from factsift.segment import Sentence, split_sentences
+from factsift.train import TrainConfig, TrainResult, train
+
+__all__ = [
+    "Classifier", "Label", "LabeledSentence", "ModelLoadError", "Sentence", "TrainConfig", "TrainResult",
+    "label_text", "split_sentences", "train",
+]
+__version__ = "0.1.0"
+
+
+@lru_cache(maxsize=1)
+def _default_classifier() -> Classifier:
+    return Classifier.from_pretrained()
+
+
+def label_text(text: str) -> list[LabeledSentence]:
+    """Label every sentence of ``text`` with the shipped default model (loaded once)."""
+    return _default_classifier().label_text(text)

@@ -1,0 +1,470 @@
+"""Build the three-way fact / quotation / opinion corpus from the staged sources.
+
+    python benchmarks/corpus.py [--shared ../shared] [--out build/corpus]
+
+Reads the staged data in place (never copies it into the repo), labels every sentence per
+/work/shared/LABELS.md, splits by document, writes ``{train,dev,test}.jsonl`` under ``--out``
+and prints markdown tables of label counts and of the committed hand checks.
+See benchmarks/data/README.md for the sources, rules and licences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import random
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HAND_DATA = REPO / "benchmarks" / "data"
+try:
+    from factsift.segment import Sentence, annotate_spans, split_sentences
+except ImportError:  # running from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO / "src"))
+    from factsift.segment import Sentence, annotate_spans, split_sentences
+
+SEED = 13
+SPLITS = ("train", "dev", "test")
+LABELS = ("fact", "quotation", "opinion")
+# a quote mark: straight/typographic double quotes, guillemets, TeX quotes, an opening single
+# quote, or a closing single quote right after punctuation ("... reject that.’")
+QUOTE_MARK = re.compile(r"[\"“”«»„‘]|``|''|[.,!?]’")
+QUOTED_SPAN = re.compile(r"\"([^\"]*)\"|“([^”]*)”|``(.*?)''|‘([^’]*)’")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One labeled sentence of the corpus, as written to JSONL (``split`` is not written)."""
+
+    id: str
+    source: str
+    doc_id: str
+    text: str
+    raw_text: str
+    context_before: str
+    context_after: str
+    label: str
+    subset: str
+    split: str
+
+    def to_json(self) -> str:
+        """The JSONL line for this record."""
+        row = asdict(self)
+        del row["split"]
+        return json.dumps(row, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def stable_fraction(key: str) -> float:
+    """A number in [0, 1) fixed by ``key`` and SEED (same on every machine and run)."""
+    digest = hashlib.sha256(f"{SEED}:{key}".encode()).hexdigest()
+    return int(digest[:12], 16) / 16**12
+
+
+def split_by_hash(key: str) -> str:
+    """80 / 10 / 10 train / dev / test by a stable hash of ``key`` (a document id)."""
+    fraction = stable_fraction(key)
+    return "train" if fraction < 0.8 else "dev" if fraction < 0.9 else "test"
+
+
+def doc_records(
+    source: str,
+    doc_id: str,
+    sentences: Sequence[Sentence],
+    labels: Sequence[str | None],
+    split: str,
+    subset: str = "",
+) -> list[Record]:
+    """Records for the labeled sentences of one document; ``None`` labels are skipped but
+    still serve as context for their neighbours."""
+    records = []
+    for index, (sentence, label) in enumerate(zip(sentences, labels, strict=True)):
+        if label is None:
+            continue
+        before = sentences[index - 1].model_text if index > 0 else ""
+        after = sentences[index + 1].model_text if index + 1 < len(sentences) else ""
+        records.append(
+            Record(
+                id=f"{source}/{doc_id}#{index}",
+                source=source,
+                doc_id=doc_id,
+                text=sentence.model_text,
+                raw_text=sentence.text,
+                context_before=before,
+                context_after=after,
+                label=label,
+                subset=subset,
+                split=split,
+            )
+        )
+    return records
+
+
+def isolated_record(source: str, sentence_id: str, text: str, label: str, split: str) -> Record:
+    """A record for a sentence without document context (CheckThat, BABE)."""
+    return Record(f"{source}/{sentence_id}", source, sentence_id, text, text, "", "", label, "", split)
+
+
+def longest_quoted_words(text: str) -> int:
+    """Word count of the longest balanced quoted span in ``text`` (0 if none)."""
+    spans = ("".join(groups) for groups in QUOTED_SPAN.findall(text))
+    return max((len(span.split()) for span in spans), default=0)
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    """Rows of a tab-separated file with a header, quote marks kept verbatim."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a committed comma-separated file with a header."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# ---------------------------------------------------------------- MPQA 1.2
+
+MPQA_STRONG = frozenset({"medium", "high", "extreme"})
+MPQA_ANN_LINE = re.compile(r"^(\d+)\t(\d+),(\d+)\t(\w+)\t(\S+)\t?(.*)$")
+MPQA_ATTR = re.compile(r'([\w-]+)="([^"]*)"')
+MPQA_DS = "GATE_direct-subjective"
+MPQA_ES = "GATE_expressive-subjectivity"
+MPQA_OSE = "GATE_objective-speech-event"
+MPQA_MIN_WORDS = 4
+
+
+@dataclass(frozen=True)
+class MpqaAnnotation:
+    """One line of a gateman / gatesentences file: type, byte span and attributes."""
+
+    kind: str
+    start: int
+    end: int
+    attrs: dict[str, str]
+
+    @property
+    def source(self) -> tuple[str, ...]:
+        """The nested source as a tuple of agent ids, e.g. ``("w", "saeed")``."""
+        return tuple(part.strip() for part in self.attrs.get("nested-source", "").split(",") if part.strip())
+
+
+def read_mpqa_annotations(path: Path) -> list[MpqaAnnotation]:
+    """Parse an MPQA-format stand-off file (README section 7)."""
+    annotations = []
+    for number, line in enumerate(path.read_text(encoding="ascii").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = MPQA_ANN_LINE.match(line)
+        if not match:
+            raise ValueError(f"{path}:{number}: not an MPQA annotation line: {line!r}")
+        _, start, end, data_type, kind, attrs = match.groups()
+        if data_type != "string":
+            raise ValueError(f"{path}:{number}: data_type {data_type!r}, expected 'string'")
+        annotations.append(MpqaAnnotation(kind, int(start), int(end), dict(MPQA_ATTR.findall(attrs))))
+    return annotations
+
+
+def is_writer_opinion(ann: MpqaAnnotation) -> bool:
+    """A substantial writer-sourced subjective expression of medium or higher intensity."""
+    return (
+        ann.kind in (MPQA_DS, MPQA_ES)
+        and ann.source == ("w",)
+        and ann.attrs.get("intensity") in MPQA_STRONG
+        and "insubstantial" not in ann.attrs
+    )
+
+
+def is_other_speech(ann: MpqaAnnotation) -> bool:
+    """A speech event or direct private state whose source is someone other than the writer."""
+    return ann.kind in (MPQA_DS, MPQA_OSE) and len(ann.source) > 1
+
+
+def is_classic_subjective(ann: MpqaAnnotation) -> bool:
+    """README section 4 (Riloff & Wiebe 2003) subjective-expression rule, voice-blind."""
+    intensity = ann.attrs.get("intensity")
+    if ann.kind == MPQA_DS:
+        return intensity not in ("low", "neutral") and "insubstantial" not in ann.attrs
+    return ann.kind == MPQA_ES and intensity != "low"
+
+
+def is_mpqa_junk(sentence: Sentence) -> bool:
+    """Header / meta lines left in the gate sentences: too short or without lowercase words."""
+    words = re.findall(r"[A-Za-z]+", sentence.text)
+    return len(words) < MPQA_MIN_WORDS or not any(word.islower() for word in words)
+
+
+def is_scare_quote(sentence: Sentence, anns: Sequence[MpqaAnnotation]) -> bool:
+    """Quoted words of at most three words inside an otherwise unquoted sentence, no speech event."""
+    return (
+        not sentence.starts_inside_quote
+        and not sentence.ends_inside_quote
+        and 0 < longest_quoted_words(sentence.text) <= 3
+        and not any(is_other_speech(ann) for ann in anns)
+    )
+
+
+def mpqa_label(sentence: Sentence, anns: Sequence[MpqaAnnotation]) -> str:
+    """fact / quotation / opinion for one MPQA sentence from its expression-level annotations."""
+    if any(is_writer_opinion(ann) for ann in anns):
+        return "opinion"
+    if is_scare_quote(sentence, anns):
+        return "fact"
+    if sentence.quote_share >= 0.5:
+        return "quotation"
+    has_quote = sentence.quote_share > 0 or QUOTE_MARK.search(sentence.text) is not None
+    if has_quote and any(is_other_speech(ann) for ann in anns):
+        return "quotation"
+    return "fact"
+
+
+def group_by_sentence(spans: Sequence[tuple[int, int]], anns: Iterable[MpqaAnnotation]) -> list[list[MpqaAnnotation]]:
+    """The annotations whose start offset lies in each sentence span (zero-width ones at its start)."""
+    groups: list[list[MpqaAnnotation]] = [[] for _ in spans]
+    for ann in anns:
+        for index, (start, end) in enumerate(spans):
+            if start <= ann.start < end or ann.start == start:
+                groups[index].append(ann)
+                break
+    return groups
+
+
+def mpqa_doc(database: Path, doc_id: str) -> tuple[list[Sentence], list[list[MpqaAnnotation]]]:
+    """The gate sentences of one document (in text order) with their annotations."""
+    text = (database / "docs" / doc_id).read_bytes().decode("ascii", errors="strict")
+    ann_dir = database / "man_anns" / doc_id
+    spans = sorted(
+        (ann.start, ann.end)
+        for ann in read_mpqa_annotations(ann_dir / "gatesentences.mpqa.1.2")
+        if ann.kind == "GATE_sentence"
+    )
+    for start, end in spans:
+        if not 0 <= start < end <= len(text):
+            raise ValueError(f"{ann_dir}/gatesentences.mpqa.1.2: span {start},{end} outside doc of {len(text)} bytes")
+    sentences = annotate_spans(text, spans)
+    if len(sentences) != len(spans):
+        raise ValueError(f"annotate_spans returned {len(sentences)} sentences for {len(spans)} spans in {doc_id}")
+    return sentences, group_by_sentence(spans, read_mpqa_annotations(ann_dir / "gateman.mpqa.lre.1.2"))
+
+
+def mpqa_doc_ids(database: Path) -> list[str]:
+    """Ids ``parent/docleaf`` of all annotated documents, sorted."""
+    return sorted(f"{path.parent.name}/{path.name}" for path in (database / "man_anns").glob("*/*") if path.is_dir())
+
+
+def build_mpqa(shared: Path) -> tuple[list[Record], Counter[tuple[str, str]]]:
+    """MPQA records plus counts of (derived label, classic subjective/objective) for comparison."""
+    database = shared / "data" / "mpqa_1_2" / "database"
+    records: list[Record] = []
+    comparison: Counter[tuple[str, str]] = Counter()
+    for doc_id in mpqa_doc_ids(database):
+        sentences, groups = mpqa_doc(database, doc_id)
+        labels: list[str | None] = []
+        for sentence, anns in zip(sentences, groups, strict=True):
+            if is_mpqa_junk(sentence):
+                labels.append(None)
+                continue
+            label = mpqa_label(sentence, anns)
+            classic = "subjective" if any(is_classic_subjective(ann) for ann in anns) else "objective"
+            comparison[label, classic] += 1
+            labels.append(label)
+        records += doc_records("mpqa", doc_id, sentences, labels, split_by_hash(doc_id))
+    return records, comparison
+
+
+# ---------------------------------------------------------------- CheckThat! 2025 English
+
+CHECKTHAT = "checkthat2025_en"
+CHECKTHAT_DEV_SHARE = 0.15
+QUOTE_DECISIONS = HAND_DATA / "quote_decisions.csv"
+
+
+def read_quote_decisions(path: Path, source: str) -> dict[str, str]:
+    """sentence_id -> fact/quotation from the committed hand decisions for ``source``."""
+    decisions = {}
+    for number, row in enumerate(read_csv(path), 2):
+        if row["source"] != source:
+            continue
+        if row["label"] not in ("fact", "quotation"):
+            raise ValueError(f"{path}:{number}: label {row['label']!r} is not fact or quotation")
+        if row["sentence_id"] in decisions:
+            raise ValueError(f"{path}:{number}: sentence_id {row['sentence_id']!r} decided twice")
+        decisions[row["sentence_id"]] = row["label"]
+    return decisions
+
+
+def unescape_csv_quotes(text: str) -> str:
+    """Undo CSV escaping left in some TSV cells: ``\"\"\"I was just drowning.\"\"\"`` -> ``"I was just drowning."``."""
+    if len(text) >= 2 and text[0] == text[-1] == '"' and '""' in text:
+        return text[1:-1].replace('""', '"')
+    return text
+
+
+def read_checkthat(path: Path) -> list[dict[str, str]]:
+    """CheckThat rows with the CSV escaping of quote marks undone in ``sentence``."""
+    return [{**row, "sentence": unescape_csv_quotes(row["sentence"])} for row in read_tsv(path)]
+
+
+def checkthat_label(row: dict[str, str], decisions: dict[str, str], where: str) -> str:
+    """SUBJ -> opinion; OBJ -> fact, or the hand decision when the sentence has a quote mark."""
+    if row["label"] == "SUBJ":
+        return "opinion"
+    if row["label"] != "OBJ":
+        raise ValueError(f"{where}: label {row['label']!r} is not OBJ or SUBJ")
+    if not QUOTE_MARK.search(row["sentence"]):
+        return "fact"
+    if row["sentence_id"] not in decisions:
+        raise ValueError(f"{where}: OBJ sentence {row['sentence_id']} has a quote mark but no row in {QUOTE_DECISIONS}")
+    return decisions[row["sentence_id"]]
+
+
+def stratified_dev(ids_by_label: dict[str, list[str]], share: float, seed: int) -> set[str]:
+    """A seeded ``share`` of each label's ids (sorted first, so the draw is deterministic)."""
+    rng = random.Random(seed)
+    dev: set[str] = set()
+    for label in sorted(ids_by_label):
+        ids = sorted(ids_by_label[label])
+        rng.shuffle(ids)
+        dev.update(ids[: round(share * len(ids))])
+    return dev
+
+
+def build_checkthat(shared: Path) -> list[Record]:
+    """CheckThat train_en -> 85/15 train/dev (stratified, seed 13); dev_en -> test."""
+    folder = shared / "data" / "checkthat2025_en"
+    decisions = read_quote_decisions(QUOTE_DECISIONS, CHECKTHAT)
+    labeled: dict[str, list[tuple[dict[str, str], str]]] = {}
+    for name in ("train_en", "dev_en"):
+        path = folder / f"{name}.tsv"
+        labeled[name] = [
+            (row, checkthat_label(row, decisions, f"{path}:{number}"))
+            for number, row in enumerate(read_checkthat(path), 2)
+        ]
+    used = {row["sentence_id"] for rows in labeled.values() for row, _ in rows}
+    if stale := sorted(set(decisions) - used):
+        raise ValueError(f"{QUOTE_DECISIONS}: decisions for unknown {CHECKTHAT} sentence ids {stale[:5]}")
+    by_label: dict[str, list[str]] = {}
+    for row, label in labeled["train_en"]:
+        by_label.setdefault(label, []).append(row["sentence_id"])
+    dev = stratified_dev(by_label, CHECKTHAT_DEV_SHARE, SEED)
+    records = [
+        isolated_record(CHECKTHAT, row["sentence_id"], row["sentence"], label, "dev" if row["sentence_id"] in dev else "train")
+        for row, label in labeled["train_en"]
+    ]
+    records += [isolated_record(CHECKTHAT, row["sentence_id"], row["sentence"], label, "test") for row, label in labeled["dev_en"]]
+    return records
+
+
+def propose_quote_decisions(shared: Path, path: Path) -> int:
+    """Write rule proposals (with text, for reading) for OBJ sentences with quote marks that
+    have no hand decision yet; returns how many. The proposals are a reading aid only."""
+    decided = read_quote_decisions(QUOTE_DECISIONS, CHECKTHAT) if QUOTE_DECISIONS.exists() else {}
+    rows = []
+    for name in ("train_en", "dev_en"):
+        for row in read_checkthat(shared / "data" / "checkthat2025_en" / f"{name}.tsv"):
+            if row["label"] == "OBJ" and QUOTE_MARK.search(row["sentence"]) and row["sentence_id"] not in decided:
+                proposal = "quotation" if longest_quoted_words(row["sentence"]) > 3 else "fact"
+                rows.append({"source": CHECKTHAT, "sentence_id": row["sentence_id"], "label": proposal, "text": row["sentence"]})
+    write_atomically(path, csv_text(rows, ["source", "sentence_id", "label", "text"]))
+    return len(rows)
+
+
+# ---------------------------------------------------------------- writing and reporting
+
+
+def csv_text(rows: Sequence[dict[str, str]], fields: Sequence[str]) -> str:
+    """Rows as CSV text with a header."""
+    lines = [",".join(fields)]
+    for row in rows:
+        lines.append(",".join(csv_field(row[field]) for field in fields))
+    return "\n".join(lines) + "\n"
+
+
+def csv_field(value: str) -> str:
+    """One CSV field, quoted when needed."""
+    if any(ch in value for ch in ',"\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+
+
+def write_splits(records: Sequence[Record], out: Path) -> None:
+    """``{train,dev,test}.jsonl`` under ``out``, one record per line, in build order."""
+    ids = Counter(record.id for record in records)
+    if duplicates := [key for key, count in ids.items() if count > 1]:
+        raise ValueError(f"duplicate record ids: {duplicates[:5]}")
+    for split in SPLITS:
+        lines = [record.to_json() for record in records if record.split == split]
+        write_atomically(out / f"{split}.jsonl", "".join(line + "\n" for line in lines))
+
+
+def count_table(records: Sequence[Record]) -> str:
+    """Markdown table of label counts per source and split."""
+    counts = Counter((record.source, record.split, record.label) for record in records)
+    sources = list(dict.fromkeys(record.source for record in records))
+    lines = ["| source | split | " + " | ".join(LABELS) + " | total |", "|---|---|" + "---:|" * (len(LABELS) + 1)]
+    for source in [*sources, "**all**"]:
+        for split in SPLITS:
+            row = [sum(n for (s, sp, lab), n in counts.items() if sp == split and lab == label and source in (s, "**all**")) for label in LABELS]
+            if sum(row):
+                lines.append(f"| {source} | {split} | " + " | ".join(map(str, row)) + f" | {sum(row)} |")
+    return "\n".join(lines)
+
+
+def comparison_table(comparison: Counter[tuple[str, str]]) -> str:
+    """Markdown cross-table of the derived MPQA label against the README section 4 rule."""
+    lines = ["| derived \\ classic | subjective | objective |", "|---|---:|---:|"]
+    for label in LABELS:
+        lines.append(f"| {label} | {comparison[label, 'subjective']} | {comparison[label, 'objective']} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="the shared folder holding data/")
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "corpus", help="output folder for the JSONL splits")
+    parser.add_argument(
+        "--propose-quotes",
+        action="store_true",
+        help=f"only write rule proposals for undecided CheckThat quote sentences to OUT/quote_proposals.csv (for {QUOTE_DECISIONS.name})",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Build the corpus and print the tables."""
+    args = parse_args(argv)
+    if not (args.shared / "data").is_dir():
+        raise SystemExit(f"--shared {args.shared}: no data/ folder there")
+    if args.propose_quotes:
+        count = propose_quote_decisions(args.shared, args.out / "quote_proposals.csv")
+        print(f"{count} undecided sentences -> {args.out / 'quote_proposals.csv'}")
+        return
+    mpqa, comparison = build_mpqa(args.shared)
+    records = mpqa + build_checkthat(args.shared)
+    write_splits(records, args.out)
+    print(count_table(records))
+    print("\nMPQA derived label vs README section 4 subjective rule (sentences):\n")
+    print(comparison_table(comparison))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""What the classifier sees: a sentence paired with its neighbours, and checks on raw text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from factsift.segment import Sentence
+
+# Characters of neighbouring text kept on each side; keeps the sentence itself inside max_length.
+CONTEXT_CHARS = 300
+DEFAULT_MAX_CHARS = 2_000_000
+
+_HTML_TAG = re.compile(r"<\s*(html|body|head|div|p|span|br|script|style|table|a\s+href)\b", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
+
+
+def context_pair(before: str, after: str, separator: str) -> str | None:
+    """Join the text before and after a sentence into the second segment of the model input.
+
+    Returns None when there is no context, so an isolated sentence is encoded exactly as a plain
+    ``transformers`` text-classification pipeline would encode it.
+    """
+    before, after = before.strip()[-CONTEXT_CHARS:], after.strip()[:CONTEXT_CHARS]
+    if not before and not after:
+        return None
+    return f"{before} {separator} {after}".strip()
+
+
+def encode_triples(tokenizer, triples: Sequence[tuple[str, str, str]], max_length: int) -> dict[str, np.ndarray]:
+    """Tokenize (sentence, before, after) triples into one padded batch of int64 arrays.
+
+    Training and inference both call this, so a model always sees inputs built the same way.
+    """
+    separator = tokenizer.sep_token or "|"
+    contexts = [context_pair(before, after, separator) for _, before, after in triples]
+    has_context = any(context is not None for context in contexts)
+    encoding = tokenizer(
+        [text for text, _, _ in triples],
+        [context or "" for context in contexts] if has_context else None,
+        padding=True,
+        truncation="longest_first",
+        max_length=max_length,
+        return_tensors="np",
+    )
+    return {name: np.asarray(value, dtype=np.int64) for name, value in encoding.items()}
+
+
+def input_length(triple: tuple[str, str, str]) -> int:
+    """A cheap stand-in for token count, used to sort inputs into batches of similar length."""
+    text, before, after = triple
+    return len(text) + min(len(before), CONTEXT_CHARS) + min(len(after), CONTEXT_CHARS)
+
+
+def document_inputs(sentences: Sequence[Sentence], window: int) -> list[tuple[str, str, str]]:
+    """(sentence, text before, text after) for each sentence, with ``window`` neighbours a side."""
+    texts = [sentence.model_text for sentence in sentences]
+    return [
+        (text, " ".join(texts[max(0, i - window) : i]), " ".join(texts[i + 1 : i + 1 + window]))
+        for i, text in enumerate(texts)
+    ]
+
+
+def check_text(text: object, where: str = "text", max_chars: int | None = DEFAULT_MAX_CHARS) -> str:
+    """Return ``text`` if it is plain prose factsift can label, else raise ValueError naming ``where``."""
+    if not isinstance(text, str):
+        raise TypeError(f"{where}: expected str, got {type(text).__name__}")
+    if max_chars is not None and len(text) > max_chars:
+        raise ValueError(
+            f"{where}: text has {len(text):,} characters, over the limit of {max_chars:,}; "
+            "split it into documents or raise the limit (max_chars / --max-chars)"
+        )
+    control = _CONTROL.search(text)
+    if control:
+        line = text.count("\n", 0, control.start()) + 1
+        raise ValueError(
+            f"{where}: line {line} holds control character {control.group()!r}: binary data, not text"
+        )
+    tag = _HTML_TAG.search(text)
+    if tag:
+        line = text.count("\n", 0, tag.start()) + 1
+        raise ValueError(
+            f"{where}: line {line} holds HTML markup {tag.group()!r}; extract the article text first"
+        )
+    return text

@@ -14,7 +14,8 @@ Sentence ends
     number; ``a.m.``/``p.m.`` do before a capitalised word that is not a day, month or time
     zone; initials, ``U.S.``-style and company/street abbreviations (``Inc.``, ``St.``) only
     before a typical sentence opener (``The``, ``He``, ...). An ellipsis ends a sentence only
-    before a capitalised word. Decimals, URLs and e-mails have no space after their dots.
+    before a capitalised word. Decimals, URLs and e-mails have no space after their dots. A
+    sentence needs a letter or digit before it can end, so ``". . . We`` does not split.
 
 Quotes
     Double quotes (``"``, ``“ ”``, ``« »``) are tracked across sentences and paragraphs. A
@@ -48,6 +49,7 @@ _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 _NEWLINE = re.compile(r"\n")
 _TOKEN = re.compile(r"\S+")
 _WORD = re.compile(r"[^\W\d_]+")
+_WORD_CHARACTER = re.compile(r"\w")
 _QUOTE_MARK = re.compile("[\"“”«»]")
 _LIST_MARKER = re.compile(r"(?:[-*•]|\d{1,3}[.)])\s")
 _DOTTED_ABBREVIATION = re.compile(r"(?:[^\W\d_]{1,2}\.)+[^\W\d_]{1,2}")
@@ -159,10 +161,7 @@ def _paragraph_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _units(text: str, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
-    """``(start, end, is_list_item)`` for runs of a paragraph that sentences may not cross."""
-    if "\n" not in text[start:end]:
-        yield start, end, bool(_LIST_MARKER.match(text, start, end))
-        return
+    """``(start, end, is_list_item)``: each list line, and each run of other lines, of a paragraph."""
     run_start: int | None = None
     run_end = start
     line_start = start
@@ -194,10 +193,13 @@ def _sentence_spans(text: str, start: int, end: int) -> Iterator[tuple[int, int]
             if current is None:
                 yield sentence_start, unit_end
                 continue
+        has_word = False  # a sentence needs a word before it can end (not just '". . .')
         for following in tokens:
-            if _ends_sentence(current.group(), following.group()):
+            has_word = has_word or _WORD_CHARACTER.search(current.group()) is not None
+            if has_word and _ends_sentence(current.group(), following.group()):
                 yield sentence_start, current.end()
                 sentence_start = following.start()
+                has_word = False
             current = following
         yield sentence_start, unit_end
 
@@ -295,8 +297,10 @@ def _straight_quote_opens(text: str, position: int, start: int, end: int, one_is
     """Whether the ``"`` at ``position`` (in paragraph ``start:end``) opens a quote."""
     before = text[position - 1] if position > start else ""
     after = text[position + 1] if position + 1 < end else ""
-    looks_opening = (not before or before.isspace() or before in _OPEN_CONTEXT) and bool(after) and not after.isspace()
-    looks_closing = (not after or after.isspace() or after in _CLOSE_CONTEXT) and bool(before) and not before.isspace()
+    before_is_gap = not before or before.isspace()
+    after_is_gap = not after or after.isspace()
+    looks_opening = (before_is_gap or before in _OPEN_CONTEXT) and not after_is_gap
+    looks_closing = (after_is_gap or after in _CLOSE_CONTEXT) and not before_is_gap
     if looks_opening != looks_closing:
         return looks_opening
     return not one_is_open

@@ -121,10 +121,10 @@ def longest_quoted_words(text: str) -> int:
     return max((len(span.split()) for span in spans), default=0)
 
 
-def read_tsv(path: Path) -> list[dict[str, str]]:
-    """Rows of a tab-separated file with a header, quote marks kept verbatim."""
+def read_tsv(path: Path, quoting: int = csv.QUOTE_NONE) -> list[dict[str, str]]:
+    """Rows of a tab-separated file with a header; by default quote marks are kept verbatim."""
     with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+        return list(csv.DictReader(handle, delimiter="\t", quoting=quoting))
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -141,7 +141,8 @@ MPQA_ATTR = re.compile(r'([\w-]+)="([^"]*)"')
 MPQA_DS = "GATE_direct-subjective"
 MPQA_ES = "GATE_expressive-subjectivity"
 MPQA_OSE = "GATE_objective-speech-event"
-MPQA_MIN_WORDS = 4
+SENTENCE_CLOSERS = "\"'“”’)]} \t\n"
+MPQA_HEADLINE_WORDS = 12
 
 
 @dataclass(frozen=True)
@@ -199,33 +200,66 @@ def is_classic_subjective(ann: MpqaAnnotation) -> bool:
 
 
 def is_mpqa_junk(sentence: Sentence) -> bool:
-    """Header / meta lines left in the gate sentences: too short or without lowercase words."""
+    """Headlines and meta lines left in the gate sentences: no lowercase word ("PRICES AND
+    RATES", "Camp X-Ray Or Club Med?"), or short and without final punctuation ("Bush stands firm")."""
     words = re.findall(r"[A-Za-z]+", sentence.text)
-    return len(words) < MPQA_MIN_WORDS or not any(word.islower() for word in words)
+    ends_sentence = sentence.text.rstrip(SENTENCE_CLOSERS)[-1:] in (".", "?", "!", ":")
+    return not any(word.islower() for word in words) or (not ends_sentence and len(words) < MPQA_HEADLINE_WORDS)
 
 
-def is_scare_quote(sentence: Sentence, anns: Sequence[MpqaAnnotation]) -> bool:
-    """Quoted words of at most three words inside an otherwise unquoted sentence, no speech event."""
-    return (
-        not sentence.starts_inside_quote
-        and not sentence.ends_inside_quote
-        and 0 < longest_quoted_words(sentence.text) <= 3
-        and not any(is_other_speech(ann) for ann in anns)
-    )
+NAMING_CUE = re.compile(r"(so-called|expression|term|word|phrase|slogan|dubbed|named|titled|headline)\W*$", re.I)
+
+
+def is_name_or_term(text: str, start: int, quoted: str) -> bool:
+    """A short quoted span that names or mentions rather than quotes: capitalised without
+    closing punctuation ("Tortured", "Committee of 100"; not "Walk! Walk!") or after a naming
+    cue (the so-called / the expression ...)."""
+    is_title = quoted[:1].isupper() and quoted[-1] not in ",.!?"
+    return is_title or NAMING_CUE.search(text[:start]) is not None
+
+
+def has_quoted_content(sentence: Sentence) -> bool:
+    """The sentence holds quoted words that may carry its content: a quote crossing its
+    boundary, more than three quoted words, or a shorter quote that is not a name or term."""
+    if sentence.starts_inside_quote or sentence.ends_inside_quote:
+        return True
+    for match in QUOTED_SPAN.finditer(sentence.text):
+        quoted = "".join(group or "" for group in match.groups()).strip()
+        if len(quoted.split()) > 3 or (quoted and not is_name_or_term(sentence.text, match.start(), quoted)):
+            return True
+    return False
 
 
 def mpqa_label(sentence: Sentence, anns: Sequence[MpqaAnnotation]) -> str:
-    """fact / quotation / opinion for one MPQA sentence from its expression-level annotations."""
+    """fact / quotation / opinion for one MPQA sentence from its expression-level annotations.
+
+    Quotation: the sentence is mostly inside quote marks, or another source's speech event
+    goes with quoted words that are not just a name or term. Without a speech event a short
+    quote is a scare quote and the sentence is judged on the rest.
+    """
     if any(is_writer_opinion(ann) for ann in anns):
         return "opinion"
-    if is_scare_quote(sentence, anns):
-        return "fact"
     if sentence.quote_share >= 0.5:
         return "quotation"
-    has_quote = sentence.quote_share > 0 or QUOTE_MARK.search(sentence.text) is not None
-    if has_quote and any(is_other_speech(ann) for ann in anns):
+    if any(is_other_speech(ann) for ann in anns) and has_quoted_content(sentence):
         return "quotation"
     return "fact"
+
+
+def normalize_tex_quotes(text: str) -> tuple[str, list[int]]:
+    """Replace TeX quotes (``, '') by “ ” (which the segmenter tracks); also return the new
+    offset of every old offset 0..len(text)."""
+    parts: list[str] = []
+    offsets: list[int] = []
+    index = 0
+    while index < len(text):
+        pair = text[index : index + 2]
+        replacement = {"``": "“", "''": "”"}.get(pair)
+        offsets += [len(parts)] * (2 if replacement else 1)
+        parts.append(replacement or text[index])
+        index += 2 if replacement else 1
+    offsets.append(len(parts))
+    return "".join(parts), offsets
 
 
 def group_by_sentence(spans: Sequence[tuple[int, int]], anns: Iterable[MpqaAnnotation]) -> list[list[MpqaAnnotation]]:
@@ -240,7 +274,8 @@ def group_by_sentence(spans: Sequence[tuple[int, int]], anns: Iterable[MpqaAnnot
 
 
 def mpqa_doc(database: Path, doc_id: str) -> tuple[list[Sentence], list[list[MpqaAnnotation]]]:
-    """The gate sentences of one document (in text order) with their annotations."""
+    """The gate sentences of one document (in text order, TeX quotes normalised) with their
+    annotations (grouped on the original byte spans)."""
     text = (database / "docs" / doc_id).read_bytes().decode("ascii", errors="strict")
     ann_dir = database / "man_anns" / doc_id
     spans = sorted(
@@ -251,7 +286,8 @@ def mpqa_doc(database: Path, doc_id: str) -> tuple[list[Sentence], list[list[Mpq
     for start, end in spans:
         if not 0 <= start < end <= len(text):
             raise ValueError(f"{ann_dir}/gatesentences.mpqa.1.2: span {start},{end} outside doc of {len(text)} bytes")
-    sentences = annotate_spans(text, spans)
+    normalized, offsets = normalize_tex_quotes(text)
+    sentences = annotate_spans(normalized, [(offsets[start], offsets[end]) for start, end in spans])
     if len(sentences) != len(spans):
         raise ValueError(f"annotate_spans returned {len(sentences)} sentences for {len(spans)} spans in {doc_id}")
     return sentences, group_by_sentence(spans, read_mpqa_annotations(ann_dir / "gateman.mpqa.lre.1.2"))
@@ -379,6 +415,131 @@ def propose_quote_decisions(shared: Path, path: Path) -> int:
     return len(rows)
 
 
+# ---------------------------------------------------------------- PolNeAR
+
+POLNEAR_LABELS = {"direct_quote": "quotation", "indirect_or_other_attribution": "fact"}
+POLNEAR_PER_CLASS = {"train": 1000, "dev": 150, "test": 150}
+
+
+def sample_polnear(rows: Sequence[dict[str, str]]) -> set[tuple[str, str]]:
+    """(article, sent_idx) of a seeded sample: POLNEAR_PER_CLASS rows of each class per split."""
+    chosen: set[tuple[str, str]] = set()
+    rng = random.Random(SEED)
+    for split, per_class in POLNEAR_PER_CLASS.items():
+        for status in sorted(POLNEAR_LABELS):
+            pool = sorted((row["article"], row["sent_idx"]) for row in rows if row["split"] == split and row["quote_status"] == status)
+            rng.shuffle(pool)
+            chosen.update(pool[:per_class])
+    return chosen
+
+
+def polnear_article(root: Path, split: str, article: str, rows: Sequence[dict[str, str]]) -> list[Sentence]:
+    """The derived sentences of one article (sorted by offset) with quote state over the whole article."""
+    path = root / "data" / split / "text" / f"{article}.txt"
+    text = path.read_text(encoding="utf-8")
+    spans = [(int(row["start"]), int(row["end"])) for row in rows]
+    for row, (start, end) in zip(rows, spans, strict=True):
+        if text[start:end].split() != row["text"].split():
+            raise ValueError(f"{path}: span {start},{end} (sent_idx {row['sent_idx']}) does not match the tsv text {row['text'][:60]!r}")
+    return annotate_spans(text, spans)
+
+
+def is_fragment(text: str) -> bool:
+    """A splitter leftover such as ".''" or "(D-Conn.)": fewer than three words."""
+    return len(re.findall(r"[A-Za-z]+", text)) < 3
+
+
+def build_polnear(shared: Path) -> list[Record]:
+    """A class-balanced sample of direct-quote (quotation) and indirect-attribution (fact)
+    sentences on the official splits, with whole-article context."""
+    root = shared / "data" / "polnear"
+    rows = read_tsv(root / "polnear_sentences_derived.tsv", quoting=csv.QUOTE_MINIMAL)  # written CSV-escaped
+    chosen = sample_polnear(rows)
+    articles: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        articles.setdefault((row["split"], row["article"]), []).append(row)
+    records: list[Record] = []
+    for (split, article), article_rows in sorted(articles.items()):
+        if not any((article, row["sent_idx"]) in chosen for row in article_rows):
+            continue
+        article_rows = sorted(article_rows, key=lambda row: int(row["start"]))
+        sentences = polnear_article(root, split, article, article_rows)
+        labels = [
+            POLNEAR_LABELS[row["quote_status"]] if (article, row["sent_idx"]) in chosen and not is_fragment(row["text"]) else None
+            for row in article_rows
+        ]
+        records += doc_records("polnear", article, sentences, labels, split)
+    return records
+
+
+# ---------------------------------------------------------------- BABE (SG2)
+
+BABE_LABELS = {"Entirely factual": "fact", "Expresses writer’s opinion": "opinion"}
+BABE_CAP = 1500
+BABE_TOPIC_ALIASES = {"blm": "black lives matter", "vaccines": "vaccine", "gun-control": "gun control"}
+BABE_HELD_OUT_SHARE = 0.1
+
+
+def babe_rows(path: Path) -> list[tuple[str, str, str]]:
+    """(text, label, topic) of the usable BABE rows: fact or writer-opinion, one sentence, no
+    quote marks, first occurrence of each text, topic aliases merged."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    usable: dict[str, tuple[str, str, str]] = {}
+    for number, row in enumerate(rows, 2):
+        if "label_opinion" not in row or row["text"] is None:
+            raise ValueError(f"{path}:{number}: malformed row {row!r:.80}")
+        text = row["text"].strip()
+        label = BABE_LABELS.get(row["label_opinion"])
+        if label and text not in usable and not QUOTE_MARK.search(text) and len(split_sentences(text)) == 1:
+            usable[text] = (text, label, BABE_TOPIC_ALIASES.get(row["topic"], row["topic"]))
+    return list(usable.values())
+
+
+def topic_splits(topic_sizes: Counter[str]) -> dict[str, str]:
+    """Whole topics to test, then dev, until each holds BABE_HELD_OUT_SHARE of the rows; the rest train."""
+    total = sum(topic_sizes.values())
+    filled = {"test": 0, "dev": 0}
+    assignment = {}
+    for topic in sorted(topic_sizes, key=stable_fraction):
+        split = next((name for name in ("test", "dev") if filled[name] < BABE_HELD_OUT_SHARE * total), "train")
+        filled[split] = filled.get(split, 0) + topic_sizes[topic]
+        assignment[topic] = split
+    return assignment
+
+
+def build_babe(shared: Path) -> list[Record]:
+    """A seeded sample of at most BABE_CAP single-sentence BABE rows, split by topic."""
+    rows = sorted(babe_rows(shared / "data" / "babe" / "final_labels_SG2.csv"))
+    random.Random(SEED).shuffle(rows)
+    rows = rows[:BABE_CAP]
+    splits = topic_splits(Counter(topic for _, _, topic in rows))
+    return [
+        isolated_record("babe", hashlib.sha1(text.encode()).hexdigest()[:12], text, label, splits[topic])
+        for text, label, topic in rows
+    ]
+
+
+# ---------------------------------------------------------------- hand-written hard cases
+
+HARD_CASES = HAND_DATA / "hard_cases.jsonl"
+
+
+def build_hard_cases(path: Path) -> list[Record]:
+    """The team's hand-written documents: even-numbered to train, odd-numbered to test."""
+    records: list[Record] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        doc = json.loads(line)
+        sentences = split_sentences(doc["text"])
+        if len(sentences) != len(doc["labels"]):
+            raise ValueError(f"{path}:{number}: {doc['doc_id']} has {len(doc['labels'])} labels for {len(sentences)} sentences")
+        if bad := sorted(set(doc["labels"]) - set(LABELS)):
+            raise ValueError(f"{path}:{number}: {doc['doc_id']} has unknown labels {bad}")
+        split = "train" if int(doc["doc_id"].rsplit("-", 1)[1]) % 2 == 0 else "test"
+        records += doc_records("hard", doc["doc_id"], sentences, doc["labels"], split, f"hard:{doc['category']}")
+    return records
+
+
 # ---------------------------------------------------------------- writing and reporting
 
 
@@ -436,6 +597,21 @@ def comparison_table(comparison: Counter[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def check_table(records: Sequence[Record], paths: Sequence[Path]) -> str:
+    """Markdown table: agreement of the current derived labels with committed hand labels
+    (``id, derived_label, my_label, note`` files); ``stale`` counts rows whose derived label changed."""
+    labels = {record.id: record.label for record in records}
+    lines = ["| hand check | n | agree | agreement | stale |", "|---|---:|---:|---:|---:|"]
+    for path in paths:
+        rows = read_csv(path)
+        if missing := [row["id"] for row in rows if row["id"] not in labels]:
+            raise ValueError(f"{path}: ids not in the corpus: {missing[:5]}")
+        agree = sum(labels[row["id"]] == row["my_label"] for row in rows)
+        stale = sum(labels[row["id"]] != row["derived_label"] for row in rows)
+        lines.append(f"| {path.name} | {len(rows)} | {agree} | {agree / len(rows):.1%} | {stale} |")
+    return "\n".join(lines)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -459,11 +635,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{count} undecided sentences -> {args.out / 'quote_proposals.csv'}")
         return
     mpqa, comparison = build_mpqa(args.shared)
-    records = mpqa + build_checkthat(args.shared)
+    records = [
+        *mpqa,
+        *build_checkthat(args.shared),
+        *build_polnear(args.shared),
+        *build_babe(args.shared),
+        *build_hard_cases(HARD_CASES),
+    ]
     write_splits(records, args.out)
     print(count_table(records))
     print("\nMPQA derived label vs README section 4 subjective rule (sentences):\n")
     print(comparison_table(comparison))
+    print()
+    print(check_table(records, sorted(HAND_DATA.glob("*_label_check.csv"))))
 
 
 if __name__ == "__main__":

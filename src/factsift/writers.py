@@ -1,0 +1,330 @@
+"""Write labelled documents: JSONL or CSV with one row per sentence, or one HTML page.
+
+A JSONL or CSV output file is built in ``OUTPUT.partial``: each finished document is appended in
+one write and fsync'ed, and the file is renamed to ``OUTPUT`` when every document is done. A
+rerun finds the ``.partial`` file, keeps the documents it holds and labels the rest. Only the
+tail of the file can be damaged by a crash, so on resume a cut-off last line is dropped and the
+last document is written again (it may have been cut between two lines).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from factsift.documents import Document
+from factsift.fileio import atomic_open
+from factsift.results import LabeledSentence
+
+FORMATS = ("jsonl", "csv", "html")
+PARTIAL_SUFFIX = ".partial"
+SCORE_DIGITS = 6
+COLUMNS = ["doc_id", "sentence_index", "paragraph", "start", "end", "text", "label", "score"]
+
+
+def sentence_records(doc_id: str, sentences: Sequence[LabeledSentence]) -> list[dict]:
+    """One plain-JSON dict per sentence, offsets into the document's text, scores rounded."""
+    return [
+        {
+            "doc_id": doc_id, "sentence_index": index, "paragraph": sentence.paragraph,
+            "start": sentence.start, "end": sentence.end, "text": sentence.text, "label": sentence.label,
+            "score": round(sentence.score, SCORE_DIGITS),
+            "scores": {label: round(score, SCORE_DIGITS) for label, score in sentence.scores.items()},
+        }
+        for index, sentence in enumerate(sentences)
+    ]
+
+
+def partial_path(output: Path) -> Path:
+    """Where an unfinished JSONL/CSV output is kept: ``OUTPUT.partial``."""
+    return output.with_name(output.name + PARTIAL_SUFFIX)
+
+
+def check_target(output: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing output unless ``overwrite``; a folder is never an output."""
+    if output.is_dir():
+        raise IsADirectoryError(f"{output} is a folder; the output must be a file path")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+
+
+class Writer:
+    """Receives each labelled document in turn; ``done`` holds ids an earlier run already wrote."""
+
+    done: frozenset[str] = frozenset()
+
+    def write(self, document: Document, sentences: Sequence[LabeledSentence]) -> None:
+        raise NotImplementedError
+
+
+@contextmanager
+def open_writer(
+    fmt: str, labels: Sequence[str], output: Path | None = None, overwrite: bool = False
+) -> Iterator[Writer]:
+    """A writer for ``fmt`` to ``output`` (stdout when None), finished when the block succeeds.
+
+    JSONL/CSV files resume from ``OUTPUT.partial``; HTML is written to a temp file and renamed.
+    When the block fails, no ``output`` appears: a ``.partial`` file stays only if it holds a
+    document.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if output is not None:
+        check_target(output, overwrite)
+    if fmt == "html":
+        target = nullcontext(sys.stdout) if output is None else atomic_open(output, overwrite=overwrite)
+        with target as stream:
+            page = _HtmlWriter(stream, labels)
+            yield page
+            page.finish()
+        return
+    records = _JsonlFormat(labels) if fmt == "jsonl" else _CsvFormat(labels)
+    if output is None:
+        yield _StreamWriter(sys.stdout, records)
+        return
+    partial = _PartialFileWriter(output, records)
+    try:
+        yield partial
+    except BaseException:
+        partial.abandon()
+        raise
+    partial.commit()
+
+
+# ---- JSONL and CSV ----------------------------------------------------------------------------
+class _JsonlFormat:
+    """One JSON object per line."""
+
+    def __init__(self, labels: Sequence[str]):
+        self.labels = list(labels)
+
+    def header(self) -> str:
+        return ""
+
+    def encode(self, doc_id: str, sentences: Sequence[LabeledSentence]) -> str:
+        return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in sentence_records(doc_id, sentences))
+
+    def scan(self, stream: BinaryIO, name: str) -> Iterator[tuple[str, int]]:
+        """(doc_id, byte offset of the record) for each complete line; stops at a cut-off last line."""
+        offset = 0
+        for number, line in enumerate(stream, start=1):
+            if not line.endswith(b"\n"):
+                return
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if not (
+                isinstance(record, dict) and isinstance(record.get("doc_id"), str)
+                and isinstance(record.get("scores"), dict) and list(record["scores"]) == self.labels
+            ):
+                raise ValueError(
+                    f"{name}:{number}: not a factsift record with this model's labels ({', '.join(self.labels)}); "
+                    f"delete {name} to start over"
+                )
+            yield record["doc_id"], offset
+            offset += len(line)
+
+
+class _CsvFormat:
+    """A header, then one row per sentence with a ``score_<label>`` column per label."""
+
+    def __init__(self, labels: Sequence[str]):
+        self.labels = list(labels)
+        self.columns = COLUMNS + [f"score_{label}" for label in self.labels]
+
+    def header(self) -> str:
+        return self._rows([self.columns])
+
+    def encode(self, doc_id: str, sentences: Sequence[LabeledSentence]) -> str:
+        rows = []
+        for record in sentence_records(doc_id, sentences):
+            scores = record.pop("scores")
+            rows.append([*record.values(), *(scores[label] for label in self.labels)])
+        return self._rows(rows)
+
+    @staticmethod
+    def _rows(rows: list[list]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        return buffer.getvalue()
+
+    def scan(self, stream: BinaryIO, name: str) -> Iterator[tuple[str, int]]:
+        """(doc_id, byte offset of the row) for each complete row; stops at a cut-off tail."""
+        offset, at_end = 0, False
+
+        def complete_lines() -> Iterator[str]:
+            nonlocal offset, at_end
+            for line in stream:
+                if not line.endswith(b"\n"):
+                    break
+                offset += len(line)
+                yield line.decode("utf-8")
+            at_end = True
+
+        reader = csv.reader(complete_lines(), strict=True)
+        try:
+            header = next(reader, None)
+            if header is not None and header != self.columns:
+                raise ValueError(
+                    f"{name}: columns {', '.join(header)} differ from this model's {', '.join(self.columns)}; "
+                    f"delete {name} to start over"
+                )
+            start = offset
+            for row in reader:
+                if len(row) != len(self.columns):
+                    raise ValueError(f"{name}:{reader.line_num}: {len(row)} fields, expected {len(self.columns)}")
+                yield row[0], start
+                start = offset
+        except (csv.Error, UnicodeDecodeError) as error:
+            if not at_end:  # a quoted field cut off by a crash ends the data; anything else is damage
+                raise ValueError(f"{name}:{reader.line_num}: damaged ({error}); delete {name} to start over") from None
+
+
+class _StreamWriter(Writer):
+    """Records to an open text stream (stdout), flushed after each document."""
+
+    def __init__(self, stream: TextIO, records: _JsonlFormat | _CsvFormat):
+        self.stream, self.records = stream, records
+        stream.write(records.header())
+
+    def write(self, document: Document, sentences: Sequence[LabeledSentence]) -> None:
+        self.stream.write(self.records.encode(document.id, sentences))
+        self.stream.flush()
+
+
+class _PartialFileWriter(Writer):
+    """Records appended to ``OUTPUT.partial`` a document at a time; renamed to ``OUTPUT`` at the end."""
+
+    def __init__(self, output: Path, records: _JsonlFormat | _CsvFormat):
+        self.output, self.records, self.partial = output, records, partial_path(output)
+        self.done = frozenset(self._resume()) if self.partial.exists() else frozenset()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        self.stream = self.partial.open("ab")
+        if self.stream.tell() == 0:
+            self._append(records.header())
+        self.header_end = len(records.header().encode("utf-8"))
+
+    def _resume(self) -> set[str]:
+        """Ids of the documents complete in the partial file, cut back to the end of the last one."""
+        done: set[str] = set()
+        current, keep = None, 0
+        with self.partial.open("r+b") as stream:
+            for doc_id, start in self.records.scan(stream, str(self.partial)):
+                if doc_id == current:
+                    continue
+                if doc_id in done:
+                    raise ValueError(
+                        f"{self.partial}: document {doc_id!r} appears in two places; delete the file to start over"
+                    )
+                if current is not None:
+                    done.add(current)
+                current, keep = doc_id, start
+            stream.truncate(keep)  # drops a cut-off tail and the last document, which may be incomplete
+        return done
+
+    def _append(self, text: str) -> None:
+        self.stream.write(text.encode("utf-8"))
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+
+    def write(self, document: Document, sentences: Sequence[LabeledSentence]) -> None:
+        self._append(self.records.encode(document.id, sentences))
+
+    def commit(self) -> None:
+        """Every document is written: the partial file becomes the output."""
+        self.stream.close()
+        os.replace(self.partial, self.output)
+
+    def abandon(self) -> None:
+        """The run failed: keep the partial file for a rerun, unless it holds no document."""
+        empty = self.stream.tell() <= self.header_end
+        self.stream.close()
+        if empty:
+            self.partial.unlink()
+
+
+# ---- HTML -------------------------------------------------------------------------------------
+_COLOURS = {"fact": "#cfe2ff", "quotation": "#c8f0d2", "opinion": "#ffd9b3"}
+_OTHER_COLOURS = ["#e7d4ff", "#fff2a8", "#ffd1e6", "#d0d5ff", "#e2e5e9"]
+_STYLE = """
+body { font: 16px/1.6 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1f2328; }
+h2 { font-size: 1.1rem; margin-top: 2.5rem; border-bottom: 1px solid #d0d7de; }
+.text { white-space: pre-wrap; }
+.text span, .legend span { border-radius: 3px; padding: 0 .1em; }
+.text span:hover { outline: 1px solid #57606a; }
+table.summary { border-collapse: collapse; font-size: .9rem; }
+table.summary th, table.summary td { padding: .1rem .7rem; text-align: right; }
+table.summary th:first-child, table.summary td:first-child { text-align: left; }
+.bar { display: flex; width: 24rem; max-width: 100%; height: .6rem; margin: .4rem 0 1rem; }
+.bar span { height: 100%; }
+"""
+
+
+class _HtmlWriter(Writer):
+    """One self-contained page: a legend, then each document with a summary and highlighted text."""
+
+    def __init__(self, stream: TextIO, labels: Sequence[str]):
+        self.stream, self.labels = stream, list(labels)
+        others = iter(_OTHER_COLOURS * len(self.labels))
+        colours = [_COLOURS.get(label) or next(others) for label in self.labels]
+        rules = "".join(f".l{i} {{ background: {colour}; }}\n" for i, colour in enumerate(colours))
+        legend = " ".join(f'<span class="l{i}">{html.escape(label)}</span>' for i, label in enumerate(self.labels))
+        stream.write(
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>factsift: sentence labels</title>\n<style>{_STYLE}{rules}</style>\n</head>\n<body>\n"
+            "<h1>factsift: sentence labels</h1>\n"
+            f'<p class="legend">{legend} &mdash; hover over a sentence to see its scores.</p>\n'
+        )
+
+    def write(self, document: Document, sentences: Sequence[LabeledSentence]) -> None:
+        self.stream.write(
+            f"<section>\n<h2>{html.escape(document.id)}</h2>\n{self._summary(sentences)}"
+            f'<div class="text">{self._highlighted(document.text, sentences)}</div>\n</section>\n'
+        )
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """Close the page."""
+        self.stream.write("</body>\n</html>\n")
+
+    def _summary(self, sentences: Sequence[LabeledSentence]) -> str:
+        counts, total = Counter(sentence.label for sentence in sentences), len(sentences)
+        share = {label: counts[label] / total if total else 0.0 for label in self.labels}
+        rows = "".join(
+            f'<tr><td><span class="l{i}">{html.escape(label)}</span></td><td>{counts[label]}</td>'
+            f"<td>{share[label]:.0%}</td></tr>\n"
+            for i, label in enumerate(self.labels)
+        )
+        bar = "".join(
+            f'<span class="l{i}" style="width: {share[label]:.2%}"></span>'
+            for i, label in enumerate(self.labels) if counts[label]
+        )
+        return (
+            f'<table class="summary">\n<tr><th>label</th><th>sentences</th><th>share</th></tr>\n{rows}'
+            f"<tr><th>total</th><th>{total}</th><th></th></tr>\n</table>\n<div class=\"bar\">{bar}</div>\n"
+        )
+
+    def _highlighted(self, text: str, sentences: Sequence[LabeledSentence]) -> str:
+        parts, position = [], 0
+        for sentence in sentences:
+            scores = ", ".join(f"{label} {score:.2f}" for label, score in sentence.scores.items())
+            title = f"{sentence.label} {sentence.score:.2f} ({scores})"
+            parts += [
+                html.escape(text[position : sentence.start]),
+                f'<span class="l{self.labels.index(sentence.label)}" title="{html.escape(title)}">'
+                f"{html.escape(text[sentence.start : sentence.end])}</span>",
+            ]
+            position = sentence.end
+        parts.append(html.escape(text[position:]))
+        return "".join(parts)

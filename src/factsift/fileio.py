@@ -17,6 +17,7 @@ def atomic_open(path: str | Path, mode: str = "w", overwrite: bool = True) -> It
         raise FileExistsError(f"{target} already exists; pass overwrite to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.chmod(temp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get normal permissions
     kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
     try:
         with os.fdopen(handle, mode, **kwargs) as stream:
@@ -27,6 +28,12 @@ def atomic_open(path: str | Path, mode: str = "w", overwrite: bool = True) -> It
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str, overwrite: bool = True) -> Path:

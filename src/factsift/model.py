@@ -172,11 +172,13 @@ class Classifier:
     ) -> Iterator[list[LabeledSentence]]:
         """Label many texts lazily, batching sentences across documents; yields in input order."""
         pending: list[list[Sentence]] = []
+        pending_sentences = 0
         for index, text in enumerate(texts):
             pending.append(split_sentences(check_text(text, f"text {index}", max_chars)))
-            if sum(map(len, pending)) >= SENTENCES_PER_CHUNK:
+            pending_sentences += len(pending[-1])
+            if pending_sentences >= SENTENCES_PER_CHUNK or len(pending) >= SENTENCES_PER_CHUNK:
                 yield from self._label_documents(pending, batch_size)
-                pending = []
+                pending, pending_sentences = [], 0
         if pending:
             yield from self._label_documents(pending, batch_size)
 

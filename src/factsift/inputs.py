@@ -10,7 +10,7 @@ import numpy as np
 from factsift.segment import Sentence
 
 # Characters of neighbouring text kept on each side; keeps the sentence itself inside max_length.
-CONTEXT_CHARS = 300
+CONTEXT_CHARS = 160
 DEFAULT_MAX_CHARS = 2_000_000
 
 _HTML_TAG = re.compile(r"<\s*(html|body|head|div|p|span|br|script|style|table|a\s+href)\b", re.IGNORECASE)

@@ -112,3 +112,28 @@ def train_file(tmp_path) -> Path:
     rows = [{"text": t, "label": label} for label, texts in TRAIN_SENTENCES.items() for t in texts]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def varied_model_dir(tmp_path_factory, tokenizer) -> Path:
+    """Like ``tiny_model_dir`` but initialised with a wide spread (std 0.5), so its scores vary
+    clearly from sentence to sentence and with context (the std-0.02 model scores ~1/3 everywhere)."""
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("varied-model")
+    config = tiny_bert_config(
+        num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
+        initializer_range=0.5,
+    )
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    ModelSettings(labels=LABELS, context_window=1, max_length=64).save(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def varied_classifier(varied_model_dir):
+    from factsift import Classifier
+
+    return Classifier.from_pretrained(varied_model_dir, device="cpu")

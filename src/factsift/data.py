@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import warnings
 from collections import Counter
@@ -64,15 +65,22 @@ def load_data(
 ) -> LabeledData:
     """Load labeled sentences from a file path or a ``datasets.Dataset``/``DatasetDict``.
 
-    ``label_map`` renames labels (``{"OBJ": "fact"}``); when given, every label must be in it.
-    Context columns are optional: when absent, sentences are read without neighbours.
+    ``label_map`` renames labels (``{"OBJ": "fact"}`` or ``"OBJ=fact,SUBJ=opinion"``); when given,
+    every label must be in it. Context columns are optional: when the default names are absent,
+    sentences are read without neighbours; a context column named explicitly must exist.
+    ``split`` picks the split of a ``DatasetDict``. Integer labels of a ``datasets.ClassLabel``
+    column are read as their names.
     """
+    if isinstance(label_map, str):
+        from factsift.labels import parse_label_map
+
+        label_map = parse_label_map(label_map)
     name, rows = _rows(source, split)
     data = LabeledData([], [], [], [], [])
     header_checked = False
     for where, row in rows:
         if not header_checked:
-            _check_columns(name, row, columns)
+            _check_columns(where if name.lower().endswith((".jsonl", ".json")) else name, row, columns)
             header_checked = True
         text = _cell(row, columns.text, where)
         if not text.strip():
@@ -105,21 +113,36 @@ def check_known_labels(data: LabeledData, known: Sequence[str], what: str = "the
 
 
 def stratified_split(data: LabeledData, dev_fraction: float, seed: int) -> tuple[LabeledData, LabeledData]:
-    """Split into train/dev keeping label proportions; every label needs ≥2 examples."""
-    from sklearn.model_selection import train_test_split
+    """Split into train/dev keeping label proportions, reproducibly from ``seed``.
 
+    Each label puts ``dev_fraction`` of its examples (rounded) into dev, but at least one, and
+    keeps at least one for training, so every label needs 2 examples; otherwise DataError names
+    the label and its rows. Both parts keep the input order.
+    """
     if not 0 < dev_fraction < 1:
-        raise ValueError(f"dev_fraction must be between 0 and 1, got {dev_fraction}")
+        raise ValueError(f"dev_fraction must be between 0 and 1, got {dev_fraction!r}")
     too_few = {label: n for label, n in data.label_counts().items() if n < 2}
     if too_few:
-        detail = ", ".join(f"{label!r} ({n})" for label, n in too_few.items())
-        raise DataError(f"too few examples to split into train and dev: {detail}; give at least 2 per label")
-    indices = np.arange(len(data))
-    n_dev = max(round(len(data) * dev_fraction), len(set(data.labels)))
-    train_idx, dev_idx = train_test_split(
-        indices, test_size=n_dev, random_state=seed, stratify=data.labels
-    )
-    return data.subset(sorted(train_idx)), data.subset(sorted(dev_idx))
+        detail = "; ".join(
+            f"label {label!r} has {n} example ({', '.join(_origins_of(data, label))})" for label, n in too_few.items()
+        )
+        raise DataError(
+            f"too few examples to split into train and dev: {detail}; give at least 2 per label or a dev file"
+        )
+    rng = np.random.default_rng(seed)
+    dev_indices: list[int] = []
+    for label in sorted(set(data.labels)):
+        rows = np.array([i for i, value in enumerate(data.labels) if value == label])
+        rng.shuffle(rows)
+        n_dev = min(max(int(len(rows) * dev_fraction + 0.5), 1), len(rows) - 1)
+        dev_indices += rows[:n_dev].tolist()
+    in_dev = set(dev_indices)
+    train_indices = [i for i in range(len(data)) if i not in in_dev]
+    return data.subset(train_indices), data.subset(sorted(in_dev))
+
+
+def _origins_of(data: LabeledData, label: str, limit: int = 3) -> list[str]:
+    return [where for value, where in zip(data.labels, data.origins) if value == label][:limit]
 
 
 def count_overlap(train: LabeledData, other: LabeledData, other_name: str = "dev") -> int:
@@ -159,37 +182,77 @@ def _read_text(path: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
-        raise DataError(f"{path}: line {line}: invalid UTF-8 at byte {error.start}") from error
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        bad = raw[error.start : error.end].hex(" ")
+        raise DataError(
+            f"{path}:{line}:{column}: invalid UTF-8 (byte {bad} at offset {error.start}); save the file as UTF-8"
+        ) from error
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[str, Row]]:
-    text = _read_text(path)
+    """Rows of a CSV (RFC 4180 quoting) or TSV (no quoting: quote marks are text) file.
+
+    Only ``\n``, ``\r\n`` and ``\r`` end a line, so U+2028 or U+0085 inside a sentence stay in it.
+    A row with more or fewer fields than the header is an error; blank lines are skipped.
+    """
     tsv = path.suffix.lower() == ".tsv"
-    reader = csv.DictReader(
-        text.splitlines(keepends=True) if not tsv else text.splitlines(),
+    reader = csv.reader(
+        io.StringIO(_read_text(path), newline=""),
         delimiter="\t" if tsv else ",",
         quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL,
+        strict=not tsv,
     )
     try:
-        for row in reader:
-            if None in row:
-                raise DataError(f"{path}:{reader.line_num}: more fields than the header has")
-            yield f"{path}:{reader.line_num}", row
+        header = next(reader, None)
+        if header is None:
+            return
+        header = [name.strip() for name in header]
+        start = reader.line_num + 1
+        for fields in reader:
+            where, start = f"{path}:{start}", reader.line_num + 1
+            if not fields or fields == [""]:
+                continue
+            if len(fields) != len(header):
+                more_or_fewer = "more" if len(fields) > len(header) else "fewer"
+                raise DataError(
+                    f"{where}: {len(fields)} field{'s' * (len(fields) != 1)}, {more_or_fewer} than the "
+                    f"{len(header)} of the header ({', '.join(header)})"
+                )
+            yield where, dict(zip(header, fields))
     except csv.Error as error:
         raise DataError(f"{path}:{reader.line_num}: {error}") from error
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, Row]]:
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    """Rows of a JSON Lines file (one object a line), or of a ``.json`` file holding one array."""
+    text = _read_text(path)
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        yield from _json_array_rows(path, text)
+        return
+    # Split on "\n" only: str.splitlines() would also split at U+2028 etc., which JSON allows in strings.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as error:
-            raise DataError(f"{path}:{number}: column {error.colno}: invalid JSON ({error.msg})") from error
+            raise DataError(f"{path}:{number}:{error.colno}: invalid JSON ({error.msg})") from error
         if not isinstance(row, dict):
             raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
         yield f"{path}:{number}", row
+
+
+def _json_array_rows(path: Path, text: str) -> Iterator[tuple[str, Row]]:
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}:{error.lineno}:{error.colno}: invalid JSON ({error.msg})") from error
+    if not isinstance(items, list):
+        raise DataError(f"{path}: expected a JSON array of objects or JSON Lines")
+    for number, row in enumerate(items, start=1):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: item {number}: expected a JSON object, got {type(row).__name__}")
+        yield f"{path}: item {number}", row
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, Row]]:
@@ -216,11 +279,31 @@ def _dataset_rows(dataset: Any, split: str | None) -> tuple[str, Iterator[tuple[
         name = "dataset"
     else:
         raise DataError(f"expected a file path or a datasets.Dataset, got {type(dataset).__name__}")
-    return name, ((f"{name} row {number}", row) for number, row in enumerate(dataset, start=1))
+    class_labels = {
+        column: feature for column, feature in (dataset.features or {}).items()
+        if isinstance(feature, datasets.ClassLabel)
+    }
+
+    def rows() -> Iterator[tuple[str, Row]]:
+        for number, row in enumerate(dataset, start=1):
+            for column, feature in class_labels.items():
+                if isinstance(row.get(column), int) and 0 <= row[column] < feature.num_classes:
+                    row = {**row, column: feature.int2str(row[column])}
+            yield f"{name} row {number}", row
+
+    return name, rows()
 
 
 def _check_columns(name: str, row: Row, columns: Columns) -> None:
-    for column in (columns.text, columns.label):
+    defaults = Columns()
+    required = [columns.text, columns.label]
+    # A context column the caller named (not the default name) must exist; a default one may be absent.
+    required += [
+        column for column, default in ((columns.context_before, defaults.context_before),
+                                       (columns.context_after, defaults.context_after))
+        if column is not None and column != default
+    ]
+    for column in required:
         if column not in row:
             raise DataError(f"{name}: no column {column!r} (columns: {', '.join(map(str, row))})")
 
@@ -231,7 +314,7 @@ def _cell(row: Row, column: str, where: str) -> str:
     value = row[column]
     if value is None:
         return ""
-    if not isinstance(value, (str, int)):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise DataError(f"{where}: column {column!r} holds {type(value).__name__} {value!r}, expected text")
     return str(value)
 

@@ -60,13 +60,23 @@ class EvaluationReport:
 def compute_report(
     gold: Sequence[str], probabilities: np.ndarray, labels: Sequence[str]
 ) -> EvaluationReport:
-    """Score predicted probabilities (rows in ``labels`` order) against gold labels."""
+    """Score predicted probabilities (rows in ``labels`` order) against gold labels.
+
+    The prediction is the most probable label. Macro-F1 averages the labels that occur in
+    ``gold`` (a label the model knows but the set lacks has no recall to score); per-class rows
+    and the confusion matrix cover every label.
+    """
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-    labels = list(labels)
+    labels, gold = list(labels), list(gold)
     probabilities = np.asarray(probabilities, dtype=np.float64)
+    if not gold:
+        raise ValueError("no examples to score")
     if probabilities.shape != (len(gold), len(labels)):
         raise ValueError(f"probabilities have shape {probabilities.shape}, expected {(len(gold), len(labels))}")
+    unknown = sorted(set(gold) - set(labels))
+    if unknown:
+        raise ValueError(f"gold labels {unknown} are not among the scored labels {labels}")
     predicted = [labels[i] for i in probabilities.argmax(axis=1)]
     precision, recall, f1, support = precision_recall_fscore_support(
         gold, predicted, labels=labels, zero_division=0
@@ -95,7 +105,11 @@ def compute_report(
 def expected_calibration_error(
     gold: Sequence[str], probabilities: np.ndarray, labels: Sequence[str], bins: int = CALIBRATION_BINS
 ) -> float:
-    """Mean |confidence - accuracy| over equal-width confidence bins, weighted by bin size."""
+    """Mean |confidence - accuracy| over equal-width confidence bins, weighted by bin size.
+
+    Bins are ``(0, 0.1], (0.1, 0.2], ...``: a confidence on an edge falls in the lower bin.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
     confidence = probabilities.max(axis=1)
     correct = np.array([labels[i] == g for i, g in zip(probabilities.argmax(axis=1), gold)], dtype=float)
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -109,10 +123,19 @@ def expected_calibration_error(
 
 
 def evaluate(classifier, data: LabeledData, batch_size: int = 32, progress: bool = False) -> EvaluationReport:
-    """Run ``classifier`` over ``data`` and score it; labels unknown to the model are an error."""
+    """Run ``classifier`` over ``data`` and score it; labels unknown to the model are an error.
+
+    The context columns are used only by a model trained with context (``context_window > 0``),
+    so a model sees the same kind of input here as in training.
+    """
     check_known_labels(data, classifier.labels)
+    with_context = classifier.settings.context_window > 0
     scores = classifier.predict_proba(
-        data.texts, data.context_before, data.context_after, batch_size=batch_size, progress=progress
+        data.texts,
+        data.context_before if with_context else None,
+        data.context_after if with_context else None,
+        batch_size=batch_size,
+        progress=progress,
     )
     probabilities = np.array([[row[label] for label in classifier.labels] for row in scores])
     return compute_report(data.labels, probabilities, classifier.labels)

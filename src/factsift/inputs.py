@@ -32,20 +32,25 @@ def context_pair(before: str, after: str, separator: str) -> str | None:
 def encode_triples(tokenizer, triples: Sequence[tuple[str, str, str]], max_length: int) -> dict[str, np.ndarray]:
     """Tokenize (sentence, before, after) triples into one padded batch of int64 arrays.
 
-    Training and inference both call this, so a model always sees inputs built the same way.
+    A sentence without context is encoded alone, whatever else is in the batch, so its score never
+    depends on its batch-mates. Training and inference both call this.
     """
     separator = tokenizer.sep_token or "|"
     contexts = [context_pair(before, after, separator) for _, before, after in triples]
-    has_context = any(context is not None for context in contexts)
-    encoding = tokenizer(
-        [text for text, _, _ in triples],
-        [context or "" for context in contexts] if has_context else None,
-        padding=True,
-        truncation="longest_first",
-        max_length=max_length,
-        return_tensors="np",
-    )
-    return {name: np.asarray(value, dtype=np.int64) for name, value in encoding.items()}
+    paired = [i for i, context in enumerate(contexts) if context is not None]
+    alone = [i for i, context in enumerate(contexts) if context is None]
+    options = {"truncation": "longest_first", "max_length": max_length}
+    features: list[dict | None] = [None] * len(triples)
+    if paired:
+        encoded = tokenizer([triples[i][0] for i in paired], [contexts[i] for i in paired], **options)
+        for row, i in enumerate(paired):
+            features[i] = {name: values[row] for name, values in encoded.items()}
+    if alone:
+        encoded = tokenizer([triples[i][0] for i in alone], **options)
+        for row, i in enumerate(alone):
+            features[i] = {name: values[row] for name, values in encoded.items()}
+    batch = tokenizer.pad(features, padding=True, return_tensors="np")
+    return {name: np.asarray(value, dtype=np.int64) for name, value in batch.items()}
 
 
 def input_length(triple: tuple[str, str, str]) -> int:

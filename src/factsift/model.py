@@ -258,13 +258,14 @@ def _first_line(error: BaseException) -> str:
 
 def _load_torch_model(source: str):
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification
 
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
             source, dtype=torch.float32, output_loading_info=True
         )
-    except (OSError, ValueError, RuntimeError) as error:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as error:
         raise ModelLoadError(f"cannot load model weights from {source!r}: {_first_line(error)}") from error
     if info.get("missing_keys"):
         raise ModelLoadError(

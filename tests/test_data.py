@@ -121,8 +121,8 @@ def test_label_map_renames_and_accepts_a_string(tmp_path):
 
 # ---- errors name the file, row and value -------------------------------------------------------
 def test_missing_column_names_file_and_column(tmp_path):
-    path = write(tmp_path / "d.csv", "sentence,label\nA.,fact\n")
-    with pytest.raises(DataError, match=r"d\.csv: no column 'text' \(columns: sentence, label\)"):
+    path = write(tmp_path / "d.csv", "body,label\nA.,fact\n")
+    with pytest.raises(DataError, match=r"d\.csv: no column 'text' \(columns: body, label\)"):
         load_data(path)
 
 
@@ -268,3 +268,18 @@ def test_overlap_warns_and_counts_whitespace_normalised():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert count_overlap(train, make_data({"other": 2})) == 0
+
+
+def test_sentence_column_is_used_when_there_is_no_text_column(tmp_path):
+    path = tmp_path / "subj.tsv"
+    path.write_text('sentence_id\tsentence\tlabel\n1\tHe said "no".\tOBJ\n2\tA bad idea.\tSUBJ\n', encoding="utf-8")
+    data = load_data(path, label_map={"OBJ": "fact", "SUBJ": "opinion"})
+    assert data.texts == ['He said "no".', "A bad idea."]
+    assert data.labels == ["fact", "opinion"]
+
+
+def test_an_explicit_text_column_has_no_fallback(tmp_path):
+    path = tmp_path / "subj.tsv"
+    path.write_text("sentence\tlabel\nA bad idea.\tSUBJ\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no column 'body'"):
+        load_data(path, Columns(text="body"))

@@ -8,12 +8,13 @@ import json
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+TEXT_ALIAS = "sentence"
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 
 
@@ -66,7 +67,8 @@ def load_data(
     """Load labeled sentences from a file path or a ``datasets.Dataset``/``DatasetDict``.
 
     ``label_map`` renames labels (``{"OBJ": "fact"}`` or ``"OBJ=fact,SUBJ=opinion"``); when given,
-    every label must be in it. Context columns are optional: when the default names are absent,
+    every label must be in it. With the default text column ``text`` absent, a ``sentence``
+    column is used. Context columns are optional: when the default names are absent,
     sentences are read without neighbours; a context column named explicitly must exist.
     ``split`` picks the split of a ``DatasetDict``. Integer labels of a ``datasets.ClassLabel``
     column are read as their names.
@@ -80,6 +82,7 @@ def load_data(
     header_checked = False
     for where, row in rows:
         if not header_checked:
+            columns = _with_text_alias(columns, row)
             _check_columns(where if name.lower().endswith((".jsonl", ".json")) else name, row, columns)
             header_checked = True
         text = _cell(row, columns.text, where)
@@ -292,6 +295,13 @@ def _dataset_rows(dataset: Any, split: str | None) -> tuple[str, Iterator[tuple[
             yield f"{name} row {number}", row
 
     return name, rows()
+
+
+def _with_text_alias(columns: Columns, row: Row) -> Columns:
+    """The default text column ``text`` falls back to ``sentence`` (CheckThat!, NewsSD) if only that exists."""
+    if columns.text == Columns.text and Columns.text not in row and TEXT_ALIAS in row:
+        return replace(columns, text=TEXT_ALIAS)
+    return columns
 
 
 def _check_columns(name: str, row: Row, columns: Columns) -> None:

@@ -376,3 +376,21 @@ def test_fit_temperature_edge_cases():
     assert fit_temperature(np.array([[2.0, 0.0], [0.0, 3.0]]), np.array([0, 1])) == 1.0
     with pytest.raises(ValueError, match="need logits"):
         fit_temperature(np.zeros((2, 2)), np.array([0]))
+
+
+def test_context_dropout_blanks_a_reproducible_share_of_neighbours():
+    from factsift.train import _without_some_context
+
+    examples = [(f"Sentence {i}.", "Before.", "After.") for i in range(2000)]
+    first = _without_some_context(examples, 0.5, (13, 0, 7))
+    assert first == _without_some_context(examples, 0.5, (13, 0, 7))
+    assert first != _without_some_context(examples, 0.5, (13, 0, 8))
+    blanked = sum(before == after == "" for _, before, after in first)
+    assert 900 < blanked < 1100
+    assert [text for text, _, _ in first] == [text for text, _, _ in examples]
+    assert _without_some_context(examples, 0.0, (13, 0, 7)) == examples
+
+
+def test_context_dropout_must_be_a_share(tmp_path, train_file):
+    with pytest.raises(ValueError, match="context_dropout must be in"):
+        train(TrainConfig(train=train_file, output=tmp_path / "m", context_dropout=1.0))

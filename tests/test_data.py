@@ -182,7 +182,7 @@ def test_json_line_that_is_not_an_object(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("row", "problem"), [("A.,fact,extra", "3 fields, more than the 2"), ("A.", "1 field, fewer")]
+    ("row", "problem"), [("A.,fact,extra", "3 fields, more than the 2"), ("A.", "missing column 'label'")]
 )
 def test_csv_row_with_wrong_field_count(tmp_path, row, problem):
     path = write(tmp_path / "d.csv", f"text,label\nok,fact\n{row}\n")
@@ -283,3 +283,8 @@ def test_an_explicit_text_column_has_no_fallback(tmp_path):
     path.write_text("sentence\tlabel\nA bad idea.\tSUBJ\n", encoding="utf-8")
     with pytest.raises(DataError, match="no column 'body'"):
         load_data(path, Columns(text="body"))
+
+
+def test_tsv_rows_missing_an_unused_trailing_column_are_read(tmp_path):
+    path = write(tmp_path / "d.tsv", "id\ttext\tlabel\tnote\n1\tA.\tfact\tchecked\n2\tB.\topinion\n")
+    assert load_data(path).labels == ["fact", "opinion"]

@@ -196,7 +196,8 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, Row]]:
     """Rows of a CSV (RFC 4180 quoting) or TSV (no quoting: quote marks are text) file.
 
     Only ``\n``, ``\r\n`` and ``\r`` end a line, so U+2028 or U+0085 inside a sentence stay in it.
-    A row with more or fewer fields than the header is an error; blank lines are skipped.
+    A row with more fields than the header is an error; a shorter row lacks its trailing columns
+    (an error only if one of them is used); blank lines are skipped.
     """
     tsv = path.suffix.lower() == ".tsv"
     reader = csv.reader(
@@ -215,12 +216,11 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, Row]]:
             where, start = f"{path}:{start}", reader.line_num + 1
             if not fields or fields == [""]:
                 continue
-            if len(fields) != len(header):
-                more_or_fewer = "more" if len(fields) > len(header) else "fewer"
+            if len(fields) > len(header):
                 raise DataError(
-                    f"{where}: {len(fields)} field{'s' * (len(fields) != 1)}, {more_or_fewer} than the "
-                    f"{len(header)} of the header ({', '.join(header)})"
+                    f"{where}: {len(fields)} fields, more than the {len(header)} of the header ({', '.join(header)})"
                 )
+            # A short row lacks trailing columns; that is an error only if a column in use is missing.
             yield where, dict(zip(header, fields))
     except csv.Error as error:
         raise DataError(f"{path}:{reader.line_num}: {error}") from error

@@ -1,0 +1,269 @@
+"""Speed, memory and agreement of factsift's backends against a plain transformers pipeline.
+
+    python benchmarks/speed.py [--model DIR] [--sentences N] [--batch-size N]
+
+In one run, each configuration labels the same sentences in a fresh subprocess (so its peak
+memory is its own): (a) ``transformers.pipeline("text-classification")``, the baseline a user
+would write; (b) factsift torch fp32 ``Classifier.predict``; (c) factsift ONNX fp32; (d) factsift
+ONNX int8 (both exported into a temp dir during the run). Factsift runs twice: on the sentence
+alone (the pipeline's input, a like-for-like speed comparison) and with its neighbours as
+context (what ``label_text`` does; skipped when the model has ``context_window`` 0).
+
+Sentences come from /work/shared/examples/commentary_taiwan.txt and, when built
+(benchmarks/corpus.py), a seeded sample of build/corpus/test.jsonl, whose gold labels give
+macro-F1. Agreement is the share of labels equal to torch fp32's on the same input. Prints a
+markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO / "models" / "factsift-minilm"
+EXAMPLE = REPO.parent / "shared" / "examples" / "commentary_taiwan.txt"
+CORPUS_TEST = REPO / "build" / "corpus" / "test.jsonl"
+SEED = 13
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+def load_inputs(count: int, window: int) -> tuple[list[dict], str]:
+    """Up to ``count`` rows {text, before, after, label|None}: the example text, then corpus test rows."""
+    from factsift.inputs import document_inputs
+    from factsift.segment import split_sentences
+
+    rows, sources = [], []
+    if EXAMPLE.is_file():
+        sentences = split_sentences(EXAMPLE.read_text(encoding="utf-8"))
+        triples = document_inputs(sentences, max(window, 1))
+        rows += [{"text": t, "before": b, "after": a, "label": None} for t, b, a in triples]
+        sources.append(f"{len(rows)} sentences of {EXAMPLE.name}")
+    if CORPUS_TEST.is_file():
+        with CORPUS_TEST.open(encoding="utf-8") as stream:
+            corpus = [json.loads(line) for line in stream if line.strip()]
+        wanted = max(0, count - len(rows))
+        sample = random.Random(SEED).sample(corpus, min(wanted, len(corpus)))
+        rows += [
+            {"text": r["text"], "before": r.get("context_before") or "", "after": r.get("context_after") or "",
+             "label": r.get("label")}
+            for r in sample
+        ]
+        sources.append(f"{len(sample)} of {len(corpus)} sentences of {CORPUS_TEST.relative_to(REPO)} (seed {SEED})")
+    else:
+        sources.append(f"{CORPUS_TEST.relative_to(REPO)} not built: no macro-F1 (run benchmarks/corpus.py)")
+    if not rows:
+        sys.exit(f"no input sentences: neither {EXAMPLE} nor {CORPUS_TEST} exists")
+    if len(rows) < count:
+        sources.append(f"repeated to {count}")
+        rows = [rows[i % len(rows)] for i in range(count)]
+    return rows[:count], "; ".join(sources)
+
+
+# ---- one configuration, in its own process ------------------------------------------------------
+def worker(spec: dict) -> dict:
+    """Load one configuration, label the inputs, and report labels, time and memory."""
+    import onnxruntime  # noqa: F401  imported by every worker so that memory deltas compare like with like
+    import torch
+    import transformers
+
+    from factsift.model import Classifier
+
+    with open(spec["inputs"], encoding="utf-8") as stream:
+        rows = [json.loads(line) for line in stream]
+    texts = [row["text"] for row in rows]
+    before = [row["before"] for row in rows] if spec["context"] else None
+    after = [row["after"] for row in rows] if spec["context"] else None
+    batch_size = spec["batch_size"]
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])  # factsift's ONNX sessions follow torch's thread count
+    baseline_mb = peak_rss_mb()
+
+    start = time.perf_counter()
+    if spec["backend"] == "pipeline":
+        transformers.logging.set_verbosity_error()
+        pipe = transformers.pipeline("text-classification", model=spec["model"], device="cpu")
+
+        def run(n: int) -> list[str]:
+            return [out["label"] for out in pipe(texts[:n], batch_size=batch_size, truncation=True)]
+
+        threads = torch.get_num_threads()
+    else:
+        classifier = Classifier.from_pretrained(spec["model"], device="cpu", backend=spec["backend"])
+
+        def run(n: int) -> list[str]:
+            return classifier.predict(texts[:n], before and before[:n], after and after[:n], batch_size=batch_size)
+
+        session = getattr(classifier.backend, "session", None)
+        threads = session.get_session_options().intra_op_num_threads if session else torch.get_num_threads()
+    load_s = time.perf_counter() - start
+
+    run(batch_size)  # warm-up: first-call allocations and kernel selection
+    passes = []
+    for _ in range(spec["repeat"]):  # the fastest pass is the one least disturbed by other processes
+        start = time.perf_counter()
+        labels = run(len(texts))
+        passes.append(time.perf_counter() - start)
+    seconds = min(passes)
+    peak_mb = peak_rss_mb()
+    return {"labels": labels, "seconds": seconds, "load_s": load_s, "threads": threads,
+            "peak_mb": peak_mb, "delta_mb": peak_mb - baseline_mb}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB.
+
+    Linux's VmHWM starts afresh at exec; ``ru_maxrss`` would carry over the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 1024 / (1024 if sys.platform == "darwin" else 1)
+
+
+def run_worker(spec: dict) -> dict:
+    command = [sys.executable, __file__, "--worker", json.dumps(spec)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"worker {spec['name']} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# ---- the run ------------------------------------------------------------------------------------
+def mean_tokens(tokenizer, rows: list[dict], context: bool, max_length: int) -> float:
+    from factsift.inputs import encode_triples
+
+    triples = [(r["text"], r["before"], r["after"]) if context else (r["text"], "", "") for r in rows]
+    lengths = [int(encode_triples(tokenizer, triples[i : i + 64], max_length)["attention_mask"].sum())
+               for i in range(0, len(triples), 64)]
+    return sum(lengths) / len(triples)
+
+
+def macro_f1(rows: list[dict], predicted: list[str], labels: list[str]) -> float | None:
+    from sklearn.metrics import f1_score
+
+    pairs = [(row["label"], label) for row, label in zip(rows, predicted) if row["label"] in labels]
+    if not pairs:
+        return None
+    gold, guess = zip(*pairs)
+    return float(f1_score(gold, guess, labels=labels, average="macro", zero_division=0))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL if DEFAULT_MODEL.is_dir() else None,
+                        help=f"a torch factsift model directory (default: {DEFAULT_MODEL.relative_to(REPO)})")
+    parser.add_argument("--sentences", type=int, default=300, help="sentences labelled per configuration")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per configuration (default: torch's default, physical cores)")
+    parser.add_argument("--repeat", type=int, default=2, help="passes per configuration; the fastest counts")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    if args.model is None:
+        parser.error(f"the default model {DEFAULT_MODEL} does not exist yet; pass --model DIR")
+    if min(args.sentences, args.batch_size, args.repeat, args.threads or 1) < 1:
+        parser.error("--sentences, --batch-size, --threads and --repeat must be >= 1")
+    if not (args.model / "config.json").is_file():
+        parser.error(f"--model {args.model} is not a model directory (no config.json)")
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    from factsift.settings import ModelSettings
+
+    id2label = AutoConfig.from_pretrained(args.model).id2label
+    settings = ModelSettings.load(args.model, [str(id2label[i]) for i in range(len(id2label))])
+    if settings.onnx_file:
+        parser.error(f"--model {args.model} is an ONNX export; pass the torch model it was exported from")
+    args.load_before = os.getloadavg()[0]
+    rows, source = load_inputs(args.sentences, settings.context_window)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    work = Path(tempfile.mkdtemp(prefix="factsift-speed-"))
+    try:
+        benchmark(args, settings, rows, source, tokenizer, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def benchmark(args, settings, rows: list[dict], source: str, tokenizer, work: Path) -> None:
+    """Export, run every configuration in its own process, print the table."""
+    from factsift.export import export_model
+
+    inputs = work / "inputs.jsonl"
+    inputs.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+
+    exports = {}
+    for name, quantize in (("fp32", None), ("int8", "int8")):
+        start = time.perf_counter()
+        exports[name] = export_model(args.model, work / name, quantize=quantize)
+        exports[name + "_s"] = time.perf_counter() - start
+
+    configs = [("transformers pipeline", "pipeline", str(args.model), False)]
+    modes = [False, True] if settings.context_window > 0 else [False]
+    for context in modes:
+        configs += [
+            ("factsift torch fp32", "torch", str(args.model), context),
+            ("factsift ONNX fp32", "onnx", str(exports["fp32"]), context),
+            ("factsift ONNX int8", "onnx", str(exports["int8"]), context),
+        ]
+    results = []
+    for name, backend, model, context in configs:
+        spec = {"name": name, "backend": backend, "model": model, "context": context,
+                "inputs": str(inputs), "batch_size": args.batch_size, "threads": args.threads,
+                "repeat": args.repeat}
+        results.append((name, context, run_worker(spec)))
+        print(f"  done: {name} ({'in context' if context else 'sentence'})", file=sys.stderr, flush=True)
+
+    baseline = args.sentences / results[0][2]["seconds"]
+    reference = {context: result["labels"] for name, context, result in results if name == "factsift torch fp32"}
+    labels = settings.labels
+    tokens = {context: mean_tokens(tokenizer, rows, context, settings.max_length) for context in modes}
+    size = {name: sum(p.stat().st_size for p in exports[name].glob("*.onnx")) / 1e6 for name in ("fp32", "int8")}
+
+    print(f"## factsift speed: `{args.model}`\n")
+    print(f"`{' '.join(['python benchmarks/speed.py', *sys.argv[1:]])}`")
+    print(f"\n{args.sentences} sentences ({source}); batch size {args.batch_size}; fastest of {args.repeat} passes; "
+          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+          f"load average {args.load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+          f"torch threads {results[0][2]['threads']}, "
+          f"onnxruntime intra-op threads {results[2][2]['threads']}.")
+    print(f"Mean tokens per input: sentence {tokens[False]:.1f}"
+          + (f", in context {tokens[True]:.1f}" if True in tokens else "") + ". "
+          f"Export took {exports['fp32_s']:.0f} s (fp32, {size['fp32']:.0f} MB) and "
+          f"{exports['int8_s']:.0f} s (int8, {size['int8']:.0f} MB).\n")
+    print("| configuration | input | sentences/s | × pipeline | load s | peak RSS MB | Δ RSS MB "
+          "| agreement vs torch fp32 | macro-F1 |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, context, result in results:
+        speed = args.sentences / result["seconds"]
+        agree = sum(a == b for a, b in zip(result["labels"], reference[context])) / len(rows)
+        f1 = macro_f1(rows, result["labels"], labels)
+        print(f"| {name} | {'in context' if context else 'sentence'} | {speed:.1f} | {speed / baseline:.2f} "
+              f"| {result['load_s']:.1f} | {result['peak_mb']:.0f} | {result['delta_mb']:.0f} | {agree:.2%} "
+              f"| {'—' if f1 is None else f'{f1:.3f}'} |")
+    print("\nΔ RSS: peak resident memory above the worker's own after importing torch, transformers and "
+          "onnxruntime (model + inference). Agreement is with torch fp32 on the same input; macro-F1 "
+          "on the corpus test rows only. On a CPU shared with other processes, torch's OpenMP threads "
+          "spin-wait and can run several times slower: compare with `--threads 1`.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,415 @@
+"""ONNX export (fp32 or int8) of a factsift model directory, and the onnxruntime backend.
+
+``export_model`` writes a normal factsift model directory whose ``factsift.json`` names the ONNX
+file; ``Classifier.from_pretrained(directory)`` then runs it with :class:`OnnxBackend`. The
+directory holds no torch weights: it is for inference only (keep the original to fine-tune).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from factsift.inputs import encode_triples
+from factsift.model import ModelLoadError
+from factsift.settings import ModelSettings
+
+ONNX_MISSING = "ONNX export needs onnxruntime and onnx: pip install 'factsift[onnx]'"
+FP32_FILE = "model.onnx"
+INT8_FILE = "model_int8.onnx"
+QUANTIZE_CHOICES = (None, "int8")
+CARD_FILE = "README.md"
+# An fp32 export must reproduce the torch logits this closely on the probe inputs.
+FP32_TOLERANCE = 1e-4
+OPSET = 18
+# Tokens (rows x padded length) per onnxruntime run; see OnnxBackend.
+TOKENS_PER_RUN = 256
+# int8 leaves this many leading encoder layers in fp32. Measured on models/factsift-minilm (label
+# agreement with torch fp32, 3,700 test+dev sentences alone / 1,200 in context; int8 sentences/s,
+# one thread): 0 layers 98.5 % / 98.5 %, 336/s; 1 layer 99.0 % / 98.8 %, 270/s; 2 layers
+# 99.3 % / 99.2 %, 225/s (fp32: 140/s).
+INT8_FP32_LAYERS = 2
+# An encoder block in torch.onnx's name scopes: "bert.encoder.layer.3.", "transformer.layer.3." ...
+_LAYER = re.compile(r"\.layers?\.(\d+)\.")
+
+
+
+class OnnxUnavailableError(ModelLoadError, ImportError):
+    """onnxruntime / onnx are not installed (an ImportError, and a ModelLoadError for callers that load)."""
+
+
+# Probe inputs: checked after export (with and without context, so token_type_ids carry 1s).
+_PROBES = [
+    ("The ministry said exports rose 4 percent in March.", "", ""),
+    ("“We will stand with our partners,” the minister told reporters.", "Talks ended late.", "He left."),
+    ("This is a significant and worrying development.", "Russia vows to support China.", ""),
+    ("Officials said the bridge would reopen next week.", "", "Traffic was light."),
+    ("Frankly, the decision is absurd.", "The council voted on Tuesday to close the library.",
+     "Residents have started a petition."),
+    ("Perhaps it boils down to something more symbolic, a gesture aimed at Beijing rather than at Tokyo.",
+     "Lavrov spoke to Tass.", "Japan has not responded."),
+]
+
+
+class OnnxBackend:
+    """Classifier logits from an ONNX graph run by an ``onnxruntime.InferenceSession`` on CPU.
+
+    A batch is run in slices of about ``tokens_per_run`` tokens, each cut to its own longest row:
+    on CPU, small slices keep activations in cache (measured on MiniLM int8, one thread: 8 sentences
+    a run labels 40 % more sentences per second than 32).
+    """
+
+    def __init__(self, session, path: Path | None = None, tokens_per_run: int = TOKENS_PER_RUN):
+        self.session = session
+        self.path = path
+        self.tokens_per_run = tokens_per_run
+        self.input_names = [node.name for node in session.get_inputs()]
+
+    @classmethod
+    def load(cls, directory: Path, settings: ModelSettings, threads: int | None = None) -> OnnxBackend:
+        """Open the ONNX file named by ``settings.onnx_file`` in ``directory``."""
+        if settings.onnx_file is None:
+            raise ModelLoadError(f"{directory} has no ONNX file; create one with `factsift export`")
+        path = Path(directory) / settings.onnx_file
+        if not path.is_file():
+            raise ModelLoadError(
+                f"{directory}: factsift.json names ONNX file {settings.onnx_file!r}, which is missing; "
+                "create one with `factsift export`"
+            )
+        ort = _import_onnxruntime()
+        try:
+            session = _session(ort, path, threads)
+        except Exception as error:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
+            raise ModelLoadError(f"cannot load ONNX model {path}: {_first_line(error)}") from error
+        return cls(session, path)
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Run one tokenized batch; inputs the graph does not declare are not fed."""
+        missing = [name for name in self.input_names if name not in batch]
+        if missing:
+            raise ValueError(f"the ONNX graph needs inputs {missing}, which the tokenizer did not produce")
+        feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self.input_names}
+        rows, width = feed[self.input_names[0]].shape
+        step = max(1, self.tokens_per_run // max(width, 1))
+        mask = batch.get("attention_mask")
+        outputs = []
+        for start in range(0, rows, step):
+            part = {name: array[start : start + step] for name, array in feed.items()}
+            if mask is not None:  # drop padding columns no row of this slice uses
+                used = int(np.flatnonzero(mask[start : start + step].any(axis=0)).max(initial=0)) + 1
+                part = {name: array[:, :used] for name, array in part.items()}
+            outputs.append(self.session.run(None, {n: np.ascontiguousarray(a) for n, a in part.items()})[0])
+        return np.concatenate(outputs).astype(np.float32, copy=False)
+
+
+def default_threads() -> int:
+    """Threads for one session: torch's own choice (physical cores, or $OMP_NUM_THREADS)."""
+    return max(1, torch.get_num_threads())
+
+
+def _session(ort, path: Path, threads: int | None):
+    return ort.InferenceSession(str(path), _session_options(ort, threads), providers=["CPUExecutionProvider"])
+
+
+def _session_options(ort, threads: int | None):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise OnnxUnavailableError(ONNX_MISSING) from error
+    return onnxruntime
+
+
+def _import_onnx():
+    try:
+        import onnx
+        import onnxruntime
+        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
+    except ImportError as error:
+        raise OnnxUnavailableError(ONNX_MISSING) from error
+    return onnx, onnxruntime
+
+
+# ---- export --------------------------------------------------------------------------------------
+def export_model(
+    model_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    quantize: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Export a torch factsift model directory to ONNX (``quantize="int8"`` for int8 weights).
+
+    The output is a factsift model directory (config, tokenizer, ``factsift.json`` naming the ONNX
+    file, README.md) written beside ``output_dir`` and renamed into place only when complete.
+    """
+    if quantize not in QUANTIZE_CHOICES:
+        raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
+    output = Path(output_dir).expanduser()
+    if output.exists() and not output.is_dir():
+        raise FileExistsError(f"output_dir {str(output)!r} is a file")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"output_dir {str(output)!r} is not empty; pass overwrite=True (--overwrite) to replace it"
+        )
+    source = Path(model_dir).expanduser()
+    if source.exists() and output.exists() and source.resolve() == output.resolve():
+        raise ValueError(f"output_dir {str(output)!r} is the model directory itself; choose another directory")
+    _import_onnx()
+
+    from factsift.model import Classifier
+
+    classifier = Classifier.from_pretrained(model_dir, device="cpu", backend="torch")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.parent / f".{output.name}.{uuid.uuid4().hex[:12]}.tmp"
+    staging.mkdir()  # the usual permissions (mkdtemp's would be 0700)
+    try:
+        report = _write_export(classifier, staging, quantize)
+        (staging / CARD_FILE).write_text(_model_card(classifier.source, quantize, report), encoding="utf-8")
+        _replace_dir(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output
+
+
+def _write_export(classifier, directory: Path, quantize: str | None) -> dict:
+    """Write the ONNX file(s), config, tokenizer and settings into ``directory``; return check numbers."""
+    import onnx
+
+    model, tokenizer, settings = classifier.backend.model, classifier.tokenizer, classifier.settings
+    raw_path, fp32_path = directory / "exported.onnx", directory / FP32_FILE
+    _export_fp32(model, tokenizer, settings, raw_path)
+    probes = encode_triples(tokenizer, _PROBES, settings.max_length)
+    expected = classifier.backend.logits(probes)
+    keep_fp32 = fp32_nodes(onnx.load(str(raw_path), load_external_data=False).graph)
+    fused = _fuse_transformer_ops(raw_path, fp32_path, model.config)
+    fp32_diff = _max_diff(fp32_path, probes, expected) if fused else float("inf")
+    if fp32_diff < FP32_TOLERANCE:
+        raw_path.unlink()
+    else:  # the fusions failed or changed the results: keep the graph as exported
+        fused = False
+        os.replace(raw_path, fp32_path)
+        fp32_diff = _max_diff(fp32_path, probes, expected)
+    if not fp32_diff < FP32_TOLERANCE:
+        raise RuntimeError(
+            f"the ONNX export disagrees with torch (max logit difference {fp32_diff:.2e} > {FP32_TOLERANCE:g}); "
+            "please report this model architecture"
+        )
+    report = {"fp32_max_logit_diff": fp32_diff, "fused": fused}
+    onnx_file = FP32_FILE
+    if quantize == "int8":
+        onnx_file = INT8_FILE
+        quantize_int8(fp32_path, directory / INT8_FILE, keep_fp32)
+        fp32_path.unlink()
+        report["int8_max_logit_diff"] = _max_diff(directory / INT8_FILE, probes, expected)
+    model.config.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    extra = dict(settings.extra, export={"quantize": quantize, "source": classifier.source, "fused": fused})
+    replace(settings, onnx_file=onnx_file, extra=extra).save(directory)
+    return report
+
+
+def _fuse_transformer_ops(source: Path, target: Path, config) -> bool:
+    """Fuse bias+GELU and residual+LayerNorm into onnxruntime's contrib ops (measured: fp32 +8 %,
+    int8 +20 % sentences/s on MiniLM). Returns False, writing nothing, when the optimizer fails."""
+    try:
+        from onnxruntime.transformers import optimizer
+
+        with _quiet_exporter():
+            optimized = optimizer.optimize_model(
+                str(source),
+                model_type="bert",
+                num_heads=getattr(config, "num_attention_heads", 0) or 0,
+                hidden_size=getattr(config, "hidden_size", 0) or 0,
+                opt_level=1,  # graph fusions only: no hardware-specific layout changes
+            )
+            optimized.save_model_to_file(str(target))
+    except Exception:  # an optional speed-up: any failure keeps the plain export
+        target.unlink(missing_ok=True)
+        return False
+    return True
+
+
+class _LogitsOnly(torch.nn.Module):
+    """Takes token tensors by name and returns only the logits (what the ONNX graph outputs)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        return self.model(**{name: value for name, value in inputs.items() if value is not None}).logits
+
+
+def _export_fp32(model, tokenizer, settings: ModelSettings, path: Path) -> None:
+    """``torch.onnx.export`` (the dynamo exporter) with dynamic batch and sequence axes."""
+    sample = encode_triples(tokenizer, _PROBES[1:3], settings.max_length)  # batch 2, with context
+    unknown = set(sample) - {"input_ids", "attention_mask", "token_type_ids"}
+    if unknown:
+        raise ValueError(f"cannot export: the tokenizer produces inputs {sorted(unknown)} the exporter does not know")
+    kwargs = {name: torch.from_numpy(array) for name, array in sample.items()}
+    max_positions = getattr(model.config, "max_position_embeddings", None)
+    batch = torch.export.Dim("batch")
+    sequence = torch.export.Dim("sequence", max=max_positions) if max_positions else torch.export.Dim("sequence")
+    model = model.float().eval()
+    with _quiet_exporter(), torch.no_grad():
+        torch.onnx.export(
+            _LogitsOnly(model),
+            (),
+            str(path),
+            kwargs=kwargs,
+            input_names=list(kwargs),
+            output_names=["logits"],
+            dynamic_shapes={name: {0: batch, 1: sequence} for name in kwargs},
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            optimize=True,
+            verbose=False,
+        )
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, keep_fp32: Sequence[str] = ()) -> None:
+    """Dynamic int8 quantization: per-channel int8 weights, activations quantized at run time.
+
+    ``keep_fp32`` names nodes to leave in fp32 (see :func:`fp32_nodes`).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    root.addFilter(_skip_preprocessing_advice)
+    try:
+        quantize_dynamic(
+            str(fp32_path),
+            str(int8_path),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=list(keep_fp32),
+        )
+    finally:
+        root.removeFilter(_skip_preprocessing_advice)
+
+
+def fp32_nodes(graph, layers: int = INT8_FP32_LAYERS) -> list[str]:
+    """Nodes int8 quantization should leave in fp32: the weight MatMuls of the first ``layers``
+    encoder layers (found by torch.onnx's name scopes) and the Gemm head (pooler, classifier: no time
+    to gain there).
+
+    Needs the graph as torch.onnx wrote it: the fusion pass drops the scopes (it keeps node names).
+    """
+    weights = {tensor.name for tensor in graph.initializer}
+    names = []
+    for node in graph.node:
+        scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), "")
+        has_weight = len(node.input) > 1 and node.input[1] in weights
+        layer = _LAYER.search(scopes)
+        if node.op_type == "MatMul" and has_weight and layer and int(layer.group(1)) < layers:
+            names.append(node.name)
+        elif node.op_type == "Gemm":  # dynamic quantization first rewrites Gemm as "<name>_MatMul" + Add
+            names += [node.name, f"{node.name}_MatMul"]
+    return names
+
+
+def _skip_preprocessing_advice(record: logging.LogRecord) -> bool:
+    """Drop onnxruntime's 'Please consider to run pre-processing before quantization' warning."""
+    return not record.getMessage().startswith("Please consider to run pre-processing")
+
+
+def _max_diff(path: Path, batch: dict[str, np.ndarray], expected: np.ndarray) -> float:
+    _, ort = _import_onnx()
+    session = _session(ort, path, None)
+    return float(np.abs(OnnxBackend(session).logits(batch) - expected).max())
+
+
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Hide the exporter's progress lines and its 'torchvision is not installed' warnings."""
+    names = ["torch.onnx", "torch.export", "torch._export", "onnxscript", "onnxruntime.transformers"]
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _replace_dir(staging: Path, output: Path) -> None:
+    """Move the finished ``staging`` directory to ``output``, replacing what is there."""
+    if not output.exists():
+        os.replace(staging, output)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".old", dir=output.parent))
+    os.replace(output, old / "previous")
+    try:
+        os.replace(staging, output)
+    except BaseException:
+        os.replace(old / "previous", output)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _model_card(source: str, quantize: str | None, report: dict) -> str:
+    kind = "int8" if quantize == "int8" else "fp32"
+    onnx_file = INT8_FILE if quantize == "int8" else FP32_FILE
+    int8_note = (
+        f"- int8: per-channel int8 weights (embeddings, encoder layers); the first {INT8_FP32_LAYERS} encoder "
+        "layer(s), pooler and classifier stay fp32. Activations are quantized at run time, so a sentence's "
+        "scores can move slightly with the sentences batched beside it. Max logit difference from torch fp32 "
+        f"on the export probes: {report['int8_max_logit_diff']:.3g}; labels agreed with torch fp32 on about "
+        "99 % of test sentences for the shipped MiniLM model: check agreement on your own data.\n"
+        if quantize == "int8" else ""
+    )
+    fused = (
+        "Bias+GELU and residual+LayerNorm are fused into onnxruntime contrib ops, so the graph needs onnxruntime."
+        if report["fused"] else "The graph uses standard ONNX ops only."
+    )
+    return f"""---
+library_name: onnx
+pipeline_tag: text-classification
+tags:
+  - factsift
+  - onnx
+---
+# factsift sentence classifier ({kind} ONNX export)
+
+An ONNX export of `{source}`, for fast CPU inference with onnxruntime.
+Load it with `factsift.Classifier.from_pretrained(...)` (picks the ONNX backend from `factsift.json`).
+
+- ONNX file: `{onnx_file}` ({"int8, dynamic quantization" if quantize else "fp32"}); inputs with dynamic
+  batch and sequence axes, output `logits`.
+  {fused}
+- fp32 export checked against torch: max logit difference {report['fp32_max_logit_diff']:.2g}.
+{int8_note}- No torch weights are included: fine-tune or re-export from the original directory.
+"""
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -1,0 +1,201 @@
+"""ONNX export and the onnxruntime backend, on the tiny random-weight model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from conftest import EXAMPLE, LABELS, TRAIN_SENTENCES, tiny_bert_config  # noqa: E402
+
+from factsift import Classifier, ModelLoadError  # noqa: E402
+from factsift.export import (  # noqa: E402
+    FP32_FILE, INT8_FILE, INT8_FP32_LAYERS, ONNX_MISSING, OnnxBackend, export_model,
+)
+
+SENTENCES = [text for texts in TRAIN_SENTENCES.values() for text in texts[:7]]  # 21 sentences
+BEFORE = ["", "The talks ended late on Monday."] * 10 + [""]
+AFTER = ["Officials declined to comment.", ""] * 10 + ["He left."]
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tiny_model_dir, tmp_path_factory):
+    return export_model(tiny_model_dir, tmp_path_factory.mktemp("export") / "fp32")
+
+
+@pytest.fixture(scope="module")
+def three_layer_model_dir(tmp_path_factory, tokenizer):
+    """Like tiny_model_dir with three layers: int8 keeps the first INT8_FP32_LAYERS fp32, quantizes the rest."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from factsift.settings import ModelSettings
+
+    torch.manual_seed(1)
+    config = tiny_bert_config(id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    config.num_hidden_layers = 3
+    directory = tmp_path_factory.mktemp("three-layer")
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    ModelSettings(labels=LABELS, context_window=1, max_length=64).save(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def int8_dir(three_layer_model_dir, tmp_path_factory):
+    return export_model(three_layer_model_dir, tmp_path_factory.mktemp("export") / "int8", quantize="int8")
+
+
+def test_export_writes_a_factsift_model_dir(onnx_dir, tiny_model_dir):
+    files = {path.name for path in onnx_dir.iterdir()}
+    assert {FP32_FILE, "config.json", "factsift.json", "tokenizer.json", "README.md"} <= files
+    assert not {"model.safetensors", INT8_FILE} & files
+    settings = json.loads((onnx_dir / "factsift.json").read_text())
+    original = json.loads((tiny_model_dir / "factsift.json").read_text())
+    assert settings["onnx_file"] == FP32_FILE
+    for key in ("labels", "context_window", "max_length", "temperature"):
+        assert settings[key] == original[key]
+    config = json.loads((onnx_dir / "config.json").read_text())
+    assert config["id2label"] == {str(i): label for i, label in enumerate(LABELS)}
+    assert "ONNX export" in (onnx_dir / "README.md").read_text()
+    assert not [p for p in onnx_dir.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_exported_graph_has_dynamic_batch_and_sequence(onnx_dir):
+    import onnx
+
+    graph = onnx.load(str(onnx_dir / FP32_FILE), load_external_data=False).graph
+    assert {node.name for node in graph.input} == {"input_ids", "token_type_ids", "attention_mask"}
+    for node in graph.input:
+        dims = node.type.tensor_type.shape.dim
+        assert all(dim.dim_param and not dim.dim_value for dim in dims), node.name
+
+
+def test_auto_backend_picks_onnx(onnx_dir, tiny_model_dir):
+    assert isinstance(Classifier.from_pretrained(onnx_dir).backend, OnnxBackend)
+    assert isinstance(Classifier.from_pretrained(onnx_dir, backend="onnx").backend, OnnxBackend)
+    assert not isinstance(Classifier.from_pretrained(tiny_model_dir).backend, OnnxBackend)
+
+
+def test_fp32_onnx_matches_torch(onnx_dir, tiny_classifier):
+    onnx_classifier = Classifier.from_pretrained(onnx_dir)
+    for batch_size in (1, 7, 32):  # different batch and sequence shapes through the same graph
+        expected = tiny_classifier.predict_proba(SENTENCES, BEFORE, AFTER, batch_size=batch_size)
+        got = onnx_classifier.predict_proba(SENTENCES, BEFORE, AFTER, batch_size=batch_size)
+        np.testing.assert_allclose(
+            [list(row.values()) for row in got], [list(row.values()) for row in expected], atol=1e-5
+        )
+    assert onnx_classifier.predict(SENTENCES) == tiny_classifier.predict(SENTENCES)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert [s.label for s in onnx_classifier.label_text(text)] == [s.label for s in tiny_classifier.label_text(text)]
+
+
+def test_backend_slices_batches_without_changing_results(onnx_dir, tokenizer):
+    from factsift.inputs import encode_triples
+
+    backend = Classifier.from_pretrained(onnx_dir).backend
+    batch = encode_triples(tokenizer, list(zip(SENTENCES, BEFORE, AFTER)), 64)
+    backend.tokens_per_run = 10**9
+    whole = backend.logits(batch)
+    backend.tokens_per_run = 1  # one row per run, each cut to its own length
+    np.testing.assert_allclose(backend.logits(batch), whole, atol=1e-5)
+    assert whole.shape == (len(SENTENCES), len(LABELS)) and whole.dtype == np.float32
+
+
+def test_int8_export_loads_and_mostly_agrees(int8_dir, three_layer_model_dir):
+    import onnx
+
+    assert json.loads((int8_dir / "factsift.json").read_text())["onnx_file"] == INT8_FILE
+    assert not (int8_dir / FP32_FILE).exists()
+    assert "int8" in (int8_dir / "README.md").read_text()
+    ops = [node.op_type for node in onnx.load(str(int8_dir / INT8_FILE)).graph.node]
+    # 6 weight MatMuls a layer; the first INT8_FP32_LAYERS layers and the head stay fp32
+    assert ops.count("MatMulInteger") == 6 * (3 - INT8_FP32_LAYERS)
+    classifier = Classifier.from_pretrained(int8_dir)
+    assert isinstance(classifier.backend, OnnxBackend)
+    expected = Classifier.from_pretrained(three_layer_model_dir).predict_proba(SENTENCES, BEFORE, AFTER)
+    got = classifier.predict_proba(SENTENCES, BEFORE, AFTER)
+    difference = np.abs(np.array([list(r.values()) for r in got]) - [list(r.values()) for r in expected])
+    assert difference.max() < 0.05
+    agreement = np.mean([max(a, key=a.get) == max(b, key=b.get) for a, b in zip(got, expected)])
+    assert agreement >= 0.8  # a random tiny model has small margins; trained models agree far more
+
+
+def test_torch_backend_on_onnx_only_dir_is_refused(onnx_dir):
+    with pytest.raises(ModelLoadError, match="cannot load model weights"):
+        Classifier.from_pretrained(onnx_dir, backend="torch")
+
+
+def test_onnx_backend_without_onnx_file_is_refused(tiny_model_dir):
+    with pytest.raises(ModelLoadError, match="has no ONNX file; create one with `factsift export`"):
+        Classifier.from_pretrained(tiny_model_dir, backend="onnx")
+
+
+def test_onnx_backed_classifier_cannot_be_saved(onnx_dir, tmp_path):
+    with pytest.raises(ValueError, match="torch-backed"):
+        Classifier.from_pretrained(onnx_dir).save_pretrained(tmp_path / "copy")
+
+
+def test_non_empty_output_is_refused_without_overwrite(tiny_model_dir, tmp_path, monkeypatch):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_model(tiny_model_dir, output)
+    assert (output / "keep.txt").read_text() == "mine"
+
+    import factsift.export as export
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("export failed halfway")
+
+    monkeypatch.setattr(export, "_export_fp32", broken_export)
+    with pytest.raises(RuntimeError, match="halfway"):
+        export_model(tiny_model_dir, output, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # old output kept, no staging left
+    assert (output / "keep.txt").read_text() == "mine"
+
+
+def test_overwrite_replaces_the_output(onnx_dir, tiny_model_dir, tmp_path, monkeypatch):
+    import factsift.export as export
+
+    def copy_export(classifier, directory, quantize):  # skip the slow export: reuse onnx_dir's files
+        for path in onnx_dir.iterdir():
+            shutil.copy(path, directory / path.name)
+        return {"fp32_max_logit_diff": 0.0, "fused": False}
+
+    monkeypatch.setattr(export, "_write_export", copy_export)
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "stale.txt").write_text("old")
+    (output / "factsift.json").write_text("{}")
+    export_model(tiny_model_dir, output, overwrite=True)
+    assert not (output / "stale.txt").exists()
+    assert isinstance(Classifier.from_pretrained(output).backend, OnnxBackend)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_export_rejects_bad_arguments(tiny_model_dir, tmp_path):
+    with pytest.raises(ValueError, match="quantize must be None or 'int8', got 'int4'"):
+        export_model(tiny_model_dir, tmp_path / "out", quantize="int4")
+    with pytest.raises(ValueError, match="model directory itself"):
+        export_model(tiny_model_dir, tiny_model_dir, overwrite=True)
+    with pytest.raises(ModelLoadError):
+        export_model(tmp_path / "missing", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_onnxruntime_gives_install_hint(onnx_dir, tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with pytest.raises(ImportError, match=r"pip install 'factsift\[onnx\]'") as error:
+        export_model(tiny_model_dir, tmp_path / "out")
+    assert str(error.value) == ONNX_MISSING
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ModelLoadError, match=r"pip install 'factsift\[onnx\]'"):  # the CLI reports these
+        Classifier.from_pretrained(onnx_dir)

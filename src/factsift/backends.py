@@ -17,6 +17,13 @@ class Backend(Protocol):
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature`` (float64, numerically stable)."""
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
     """Hide transformers' per-load progress bars and load reports while factsift loads or saves."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from factsift.backends import Backend, TorchBackend, quiet_transformers, resolve_device
+from factsift.backends import Backend, TorchBackend, quiet_transformers, resolve_device, softmax
 from factsift.inputs import DEFAULT_MAX_CHARS, check_text, document_inputs, encode_triples, input_length
 from factsift.results import LabeledSentence
 from factsift.segment import Sentence, split_sentences
@@ -209,19 +209,20 @@ class Classifier:
     def _probabilities(
         self, triples: list[tuple[str, str, str]], batch_size: int, progress: bool
     ) -> np.ndarray:
-        """Softmax scores for (sentence, before, after) triples, batched by length, in input order."""
+        """Calibrated softmax scores for (sentence, before, after) triples, in input order."""
+        return softmax(self._logits(triples, batch_size, progress), self.settings.temperature).astype(np.float32)
+
+    def _logits(self, triples: list[tuple[str, str, str]], batch_size: int, progress: bool) -> np.ndarray:
+        """Raw logits for (sentence, before, after) triples, batched by length, in input order."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         output = np.zeros((len(triples), len(self.labels)), dtype=np.float32)
-        if not triples:
-            return output
         order = np.argsort([input_length(triple) for triple in triples], kind="stable")
         starts = range(0, len(order), batch_size)
         for start in tqdm(starts, desc="labelling", unit="batch", disable=not progress, leave=False):
             indices = order[start : start + batch_size]
             batch = encode_triples(self.tokenizer, [triples[i] for i in indices], self.settings.max_length)
-            logits = self.backend.logits(batch)
-            output[indices] = _softmax(logits / self.settings.temperature)
+            output[indices] = self.backend.logits(batch)
         return output
 
 
@@ -241,11 +242,6 @@ def _triples(
         if not isinstance(sentence, str):
             raise TypeError(f"sentence {index}: expected str, got {type(sentence).__name__}")
     return list(zip(sentences, before, after))
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _config_labels(config) -> list[str]:

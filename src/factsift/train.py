@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from factsift.backends import quiet_transformers, resolve_device
+from factsift.backends import TorchBackend, quiet_transformers, resolve_device, softmax
 from factsift.data import (
     Columns, LabeledData, check_known_labels, count_overlap, load_data, stratified_split,
 )
@@ -25,7 +25,7 @@ from factsift.evaluate import EvaluationReport, compute_report
 from factsift.fileio import atomic_write_text
 from factsift.inputs import encode_triples, input_length
 from factsift.labels import DEFAULT_LABELS, parse_label_map
-from factsift.model import ModelLoadError, _resolve_source
+from factsift.model import Classifier, ModelLoadError, _resolve_source
 from factsift.settings import SETTINGS_FILE, ModelSettings
 
 CHECKPOINT_DIR = ".checkpoint"
@@ -279,25 +279,13 @@ def _epoch_batches(lengths: list[int], batch_size: int, seed: int) -> list[list[
     return [list(map(int, batch)) for batch in batches]
 
 
-def _dev_logits(model, tokenizer, triples, max_length: int, device) -> np.ndarray:
+def _dev_logits(model, tokenizer, triples, labels: list[str], max_length: int, device) -> np.ndarray:
+    """Logits on dev, scored exactly as a Classifier scores them; the model is left in its mode."""
     was_training = model.training
-    model.eval()
-    order = np.argsort([input_length(t) for t in triples], kind="stable")
-    logits = np.zeros((len(triples), model.config.num_labels), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(order), 64):
-            indices = order[start : start + 64]
-            batch = encode_triples(tokenizer, [triples[i] for i in indices], max_length)
-            inputs = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
-            logits[indices] = model(**inputs).logits.float().cpu().numpy()
+    scorer = Classifier(TorchBackend(model, device), tokenizer, ModelSettings(labels=labels, max_length=max_length))
+    logits = scorer._logits(triples, batch_size=64, progress=False)
     model.train(was_training)
     return logits
-
-
-def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
-    exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def fit_temperature(logits: np.ndarray, gold_ids: np.ndarray) -> float:
@@ -512,8 +500,8 @@ def _train(config: TrainConfig) -> TrainResult:
                 if state["global_step"] % config.checkpoint_steps == 0 and step + 1 < len(batches):
                     _save_checkpoint(checkpoint, model, optimizer, scheduler, state, device)
             state["epoch"], state["step_in_epoch"] = epoch + 1, 0
-            dev_logits = _dev_logits(model, tokenizer, dev_triples, config.max_length, device)
-            report = compute_report(dev_data.labels, _softmax(dev_logits), labels)
+            dev_logits = _dev_logits(model, tokenizer, dev_triples, labels, config.max_length, device)
+            report = compute_report(dev_data.labels, softmax(dev_logits), labels)
             mean_loss = float(np.mean(state["losses"][-len(batches):]))
             state["history"].append({"epoch": epoch + 1, "train_loss": mean_loss, "dev_macro_f1": report.macro_f1,
                                      "dev_accuracy": report.accuracy})
@@ -555,9 +543,9 @@ def _finish(config, output, checkpoint, tokenizer, labels, window, dev_data, dev
     model = AutoModelForSequenceClassification.from_pretrained(
         checkpoint / state["best_dir"], dtype=torch.float32
     ).to(device)
-    logits = _dev_logits(model, tokenizer, dev_triples, config.max_length, device)
+    logits = _dev_logits(model, tokenizer, dev_triples, labels, config.max_length, device)
     temperature = fit_temperature(logits, dev_gold) if config.calibrate else 1.0
-    report = compute_report(dev_data.labels, _softmax(logits, temperature), labels)
+    report = compute_report(dev_data.labels, softmax(logits, temperature), labels)
     if config.save_float16:
         model = model.half()
     model.save_pretrained(output)

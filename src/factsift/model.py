@@ -92,17 +92,14 @@ class Classifier:
         from transformers import AutoConfig, AutoTokenizer
 
         try:
-            config = AutoConfig.from_pretrained(source)
+            config_labels = _config_labels(AutoConfig.from_pretrained(source))
             tokenizer = AutoTokenizer.from_pretrained(source)
-            settings = ModelSettings.load(source, _config_labels(config)) if Path(source).is_dir() else (
-                ModelSettings(labels=_config_labels(config), context_window=0)
-            )
+            settings = ModelSettings.load(source, config_labels)  # a Hub id or plain HF dir gets defaults
         except (OSError, ValueError) as error:
             raise ModelLoadError(f"cannot load model {source!r}: {_first_line(error)}") from error
-        if settings.labels != _config_labels(config):
+        if settings.labels != config_labels:
             raise ModelLoadError(
-                f"{source}: factsift.json labels {settings.labels} disagree with config.json id2label "
-                f"{_config_labels(config)}"
+                f"{source}: factsift.json labels {settings.labels} disagree with config.json id2label {config_labels}"
             )
         use_onnx = backend == "onnx" or (backend == "auto" and settings.onnx_file is not None)
         if use_onnx:

@@ -1,18 +1,21 @@
 """Speed, memory and agreement of factsift's backends against a plain transformers pipeline.
 
-    python benchmarks/speed.py [--model DIR] [--sentences N] [--batch-size N]
+    python benchmarks/speed.py [--model DIR] [--sentences N] [--batch-size N] [--threads N]
 
 In one run, each configuration labels the same sentences in a fresh subprocess (so its peak
-memory is its own): (a) ``transformers.pipeline("text-classification")``, the baseline a user
-would write; (b) factsift torch fp32 ``Classifier.predict``; (c) factsift ONNX fp32; (d) factsift
-ONNX int8 (both exported into a temp dir during the run). Factsift runs twice: on the sentence
-alone (the pipeline's input, a like-for-like speed comparison) and with its neighbours as
-context (what ``label_text`` does; skipped when the model has ``context_window`` 0).
+memory is its own): (a) ``transformers.pipeline("text-classification")`` with ``batch_size``, the
+baseline a user would write and the one every ratio is to; (a') the same pipeline called without
+``batch_size`` (one sentence per forward pass); (b) factsift torch fp32 ``Classifier.predict``;
+(c) factsift ONNX fp32; (d) factsift ONNX int8 (both exported into a temp dir during the run).
+Factsift runs twice: on the sentence alone (the pipeline's input, a like-for-like speed
+comparison) and with its neighbours as context (what ``label_text`` does; skipped when the model
+has ``context_window`` 0).
 
-Sentences come from /work/shared/examples/commentary_taiwan.txt and, when built
-(benchmarks/corpus.py), a seeded sample of build/corpus/test.jsonl, whose gold labels give
-macro-F1. Agreement is the share of labels equal to torch fp32's on the same input. Prints a
-markdown table.
+Timed sentences come from ../shared/examples/commentary_taiwan.txt and, when built
+(benchmarks/corpus.py), a seeded sample of build/corpus/test.jsonl. After timing, each
+configuration labels the whole test split (never used for training or model selection) once:
+agreement is the share of its labels equal to torch fp32's on the same input, macro-F1 is
+against the gold labels. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -38,6 +41,16 @@ SEED = 13
 
 
 # ---- inputs ------------------------------------------------------------------------------------
+def test_rows() -> list[dict]:
+    """The corpus test split as rows {text, before, after, label}; empty when it is not built."""
+    if not CORPUS_TEST.is_file():
+        return []
+    with CORPUS_TEST.open(encoding="utf-8") as stream:
+        corpus = [json.loads(line) for line in stream if line.strip()]
+    return [{"text": r["text"], "before": r.get("context_before") or "", "after": r.get("context_after") or "",
+             "label": r.get("label")} for r in corpus]
+
+
 def load_inputs(count: int, window: int) -> tuple[list[dict], str]:
     """Up to ``count`` rows {text, before, after, label|None}: the example text, then corpus test rows."""
     from factsift.inputs import document_inputs
@@ -49,16 +62,11 @@ def load_inputs(count: int, window: int) -> tuple[list[dict], str]:
         triples = document_inputs(sentences, max(window, 1))
         rows += [{"text": t, "before": b, "after": a, "label": None} for t, b, a in triples]
         sources.append(f"{len(rows)} sentences of {EXAMPLE.name}")
-    if CORPUS_TEST.is_file():
-        with CORPUS_TEST.open(encoding="utf-8") as stream:
-            corpus = [json.loads(line) for line in stream if line.strip()]
+    corpus = test_rows()
+    if corpus:
         wanted = max(0, count - len(rows))
         sample = random.Random(SEED).sample(corpus, min(wanted, len(corpus)))
-        rows += [
-            {"text": r["text"], "before": r.get("context_before") or "", "after": r.get("context_after") or "",
-             "label": r.get("label")}
-            for r in sample
-        ]
+        rows += sample
         sources.append(f"{len(sample)} of {len(corpus)} sentences of {CORPUS_TEST.relative_to(REPO)} (seed {SEED})")
     else:
         sources.append(f"{CORPUS_TEST.relative_to(REPO)} not built: no macro-F1 (run benchmarks/corpus.py)")
@@ -79,11 +87,7 @@ def worker(spec: dict) -> dict:
 
     from factsift.model import Classifier
 
-    with open(spec["inputs"], encoding="utf-8") as stream:
-        rows = [json.loads(line) for line in stream]
-    texts = [row["text"] for row in rows]
-    before = [row["before"] for row in rows] if spec["context"] else None
-    after = [row["after"] for row in rows] if spec["context"] else None
+    texts, before, after = read_inputs(spec["inputs"], spec["context"])
     batch_size = spec["batch_size"]
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])  # factsift's ONNX sessions follow torch's thread count
@@ -94,30 +98,40 @@ def worker(spec: dict) -> dict:
         transformers.logging.set_verbosity_error()
         pipe = transformers.pipeline("text-classification", model=spec["model"], device="cpu")
 
-        def run(n: int) -> list[str]:
-            return [out["label"] for out in pipe(texts[:n], batch_size=batch_size, truncation=True)]
+        def label(texts: list[str], before, after) -> list[str]:
+            batching = {"batch_size": batch_size} if spec["batched"] else {}
+            return [out["label"] for out in pipe(texts, truncation=True, **batching)]
 
         threads = torch.get_num_threads()
     else:
         classifier = Classifier.from_pretrained(spec["model"], device="cpu", backend=spec["backend"])
 
-        def run(n: int) -> list[str]:
-            return classifier.predict(texts[:n], before and before[:n], after and after[:n], batch_size=batch_size)
+        def label(texts: list[str], before, after) -> list[str]:
+            return classifier.predict(texts, before, after, batch_size=batch_size)
 
         session = getattr(classifier.backend, "session", None)
         threads = session.get_session_options().intra_op_num_threads if session else torch.get_num_threads()
     load_s = time.perf_counter() - start
 
-    run(batch_size)  # warm-up: first-call allocations and kernel selection
+    label(texts[:batch_size], before and before[:batch_size], after and after[:batch_size])  # warm-up
     passes = []
     for _ in range(spec["repeat"]):  # the fastest pass is the one least disturbed by other processes
         start = time.perf_counter()
-        labels = run(len(texts))
+        label(texts, before, after)
         passes.append(time.perf_counter() - start)
-    seconds = min(passes)
     peak_mb = peak_rss_mb()
-    return {"labels": labels, "seconds": seconds, "load_s": load_s, "threads": threads,
-            "peak_mb": peak_mb, "delta_mb": peak_mb - baseline_mb}
+    return {"labels": label(*read_inputs(spec["evaluation"], spec["context"])), "seconds": min(passes),
+            "load_s": load_s, "threads": threads, "peak_mb": peak_mb, "delta_mb": peak_mb - baseline_mb}
+
+
+def read_inputs(path: str, context: bool) -> tuple[list[str], list[str] | None, list[str] | None]:
+    """Texts, and their contexts when ``context``, from a JSONL file written by ``benchmark``."""
+    with open(path, encoding="utf-8") as stream:
+        rows = [json.loads(line) for line in stream]
+    texts = [row["text"] for row in rows]
+    if not context:
+        return texts, None, None
+    return texts, [row["before"] for row in rows], [row["after"] for row in rows]
 
 
 def peak_rss_mb() -> float:
@@ -168,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL if DEFAULT_MODEL.is_dir() else None,
                         help=f"a torch factsift model directory (default: {DEFAULT_MODEL.relative_to(REPO)})")
-    parser.add_argument("--sentences", type=int, default=300, help="sentences labelled per configuration")
+    parser.add_argument("--sentences", type=int, default=1000, help="sentences timed per configuration")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per configuration (default: torch's default, physical cores)")
@@ -207,8 +221,10 @@ def benchmark(args, settings, rows: list[dict], source: str, tokenizer, work: Pa
     """Export, run every configuration in its own process, print the table."""
     from factsift.export import export_model
 
-    inputs = work / "inputs.jsonl"
-    inputs.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    evaluation_rows = test_rows() or rows
+    inputs, evaluation = work / "inputs.jsonl", work / "evaluation.jsonl"
+    for path, written in ((inputs, rows), (evaluation, evaluation_rows)):
+        path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in written), encoding="utf-8")
 
     exports = {}
     for name, quantize in (("fp32", None), ("int8", "int8")):
@@ -216,7 +232,10 @@ def benchmark(args, settings, rows: list[dict], source: str, tokenizer, work: Pa
         exports[name] = export_model(args.model, work / name, quantize=quantize)
         exports[name + "_s"] = time.perf_counter() - start
 
-    configs = [("transformers pipeline", "pipeline", str(args.model), False)]
+    configs = [
+        (f"transformers pipeline, batch_size={args.batch_size}", "pipeline", str(args.model), False),
+        ("transformers pipeline, no batch_size", "pipeline-unbatched", str(args.model), False),
+    ]
     modes = [False, True] if settings.context_window > 0 else [False]
     for context in modes:
         configs += [
@@ -226,43 +245,44 @@ def benchmark(args, settings, rows: list[dict], source: str, tokenizer, work: Pa
         ]
     results = []
     for name, backend, model, context in configs:
-        spec = {"name": name, "backend": backend, "model": model, "context": context,
-                "inputs": str(inputs), "batch_size": args.batch_size, "threads": args.threads,
-                "repeat": args.repeat}
+        spec = {"name": name, "backend": backend.removesuffix("-unbatched"), "batched": "unbatched" not in backend,
+                "model": model, "context": context, "inputs": str(inputs), "evaluation": str(evaluation),
+                "batch_size": args.batch_size, "threads": args.threads, "repeat": args.repeat}
         results.append((name, context, run_worker(spec)))
         print(f"  done: {name} ({'in context' if context else 'sentence'})", file=sys.stderr, flush=True)
 
     baseline = args.sentences / results[0][2]["seconds"]
     reference = {context: result["labels"] for name, context, result in results if name == "factsift torch fp32"}
-    labels = settings.labels
     tokens = {context: mean_tokens(tokenizer, rows, context, settings.max_length) for context in modes}
     size = {name: sum(p.stat().st_size for p in exports[name].glob("*.onnx")) / 1e6 for name in ("fp32", "int8")}
+    scored = "the test split" if evaluation_rows is not rows else "the timed sentences (test split not built)"
 
     print(f"## factsift speed: `{args.model}`\n")
     print(f"`{' '.join(['python benchmarks/speed.py', *sys.argv[1:]])}`")
-    print(f"\n{args.sentences} sentences ({source}); batch size {args.batch_size}; fastest of {args.repeat} passes; "
-          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+    print(f"\nTimed: {args.sentences} sentences ({source}); batch size {args.batch_size}; fastest of "
+          f"{args.repeat} passes; {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
           f"load average {args.load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
           f"torch threads {results[0][2]['threads']}, "
-          f"onnxruntime intra-op threads {results[2][2]['threads']}.")
+          f"onnxruntime intra-op threads {results[-1][2]['threads']}.")
     print(f"Mean tokens per input: sentence {tokens[False]:.1f}"
           + (f", in context {tokens[True]:.1f}" if True in tokens else "") + ". "
           f"Export took {exports['fp32_s']:.0f} s (fp32, {size['fp32']:.0f} MB) and "
-          f"{exports['int8_s']:.0f} s (int8, {size['int8']:.0f} MB).\n")
+          f"{exports['int8_s']:.0f} s (int8, {size['int8']:.0f} MB).")
+    print(f"Agreement and macro-F1: {len(evaluation_rows)} sentences of {scored}.\n")
     print("| configuration | input | sentences/s | × pipeline | load s | peak RSS MB | Δ RSS MB "
           "| agreement vs torch fp32 | macro-F1 |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, context, result in results:
         speed = args.sentences / result["seconds"]
-        agree = sum(a == b for a, b in zip(result["labels"], reference[context])) / len(rows)
-        f1 = macro_f1(rows, result["labels"], labels)
+        agree = sum(a == b for a, b in zip(result["labels"], reference[context])) / len(evaluation_rows)
+        f1 = macro_f1(evaluation_rows, result["labels"], settings.labels)
         print(f"| {name} | {'in context' if context else 'sentence'} | {speed:.1f} | {speed / baseline:.2f} "
               f"| {result['load_s']:.1f} | {result['peak_mb']:.0f} | {result['delta_mb']:.0f} | {agree:.2%} "
               f"| {'—' if f1 is None else f'{f1:.3f}'} |")
     print("\nΔ RSS: peak resident memory above the worker's own after importing torch, transformers and "
-          "onnxruntime (model + inference). Agreement is with torch fp32 on the same input; macro-F1 "
-          "on the corpus test rows only. On a CPU shared with other processes, torch's OpenMP threads "
-          "spin-wait and can run several times slower: compare with `--threads 1`.")
+          "onnxruntime (model + inference), measured after timing. Agreement is with torch fp32 on the same "
+          "input. On a CPU shared with other processes, torch's OpenMP threads spin-wait and can run several "
+          "times slower: compare with `--threads 1`.")
 
 
 if __name__ == "__main__":

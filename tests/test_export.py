@@ -16,7 +16,7 @@ from conftest import EXAMPLE, LABELS, TRAIN_SENTENCES, tiny_bert_config  # noqa:
 
 from factsift import Classifier, ModelLoadError  # noqa: E402
 from factsift.export import (  # noqa: E402
-    FP32_FILE, INT8_FILE, INT8_FP32_LAYERS, ONNX_MISSING, OnnxBackend, export_model,
+    FP32_FILE, GRAPH_AS_EXPORTED, GRAPH_FUSED, GRAPH_QUANTIZABLE_ATTENTION, INT8_FILE, ONNX_MISSING, OnnxBackend, export_model,
 )
 
 SENTENCES = [text for texts in TRAIN_SENTENCES.values() for text in texts[:7]]  # 21 sentences
@@ -31,7 +31,7 @@ def onnx_dir(tiny_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def three_layer_model_dir(tmp_path_factory, tokenizer):
-    """Like tiny_model_dir with three layers: int8 keeps the first INT8_FP32_LAYERS fp32, quantizes the rest."""
+    """Like tiny_model_dir with three layers, so int8 has down-projections to keep fp32 and to quantize."""
     import torch
     from transformers import BertForSequenceClassification
 
@@ -77,6 +77,55 @@ def test_exported_graph_has_dynamic_batch_and_sequence(onnx_dir):
         assert all(dim.dim_param and not dim.dim_value for dim in dims), node.name
 
 
+def test_fp32_graph_uses_fused_attention_with_the_padding_mask(onnx_dir):
+    import onnx
+
+    assert json.loads((onnx_dir / "factsift.json").read_text())["extra"]["export"]["graph"] == (
+        GRAPH_QUANTIZABLE_ATTENTION
+    )
+    nodes = onnx.load(str(onnx_dir / FP32_FILE)).graph.node
+    ops = [node.op_type for node in nodes]
+    assert "SkipLayerNormalization" not in ops  # split again: its CPU kernel is slow
+    attention = [node for node in nodes if node.op_type == "Attention"]
+    assert len(attention) == 1 and attention[0].input[3] == "attention_mask_int32"
+
+
+def test_a_rewrite_that_changes_the_logits_is_not_used(tiny_model_dir, tiny_classifier, tmp_path, monkeypatch):
+    import factsift.onnx_graph as onnx_graph
+
+    rewrite = onnx_graph.with_padding_mask_attention
+
+    def shifted_logits(model):  # stands for a rewrite that does not fit the architecture
+        from onnx import helper, numpy_helper
+
+        rewritten = rewrite(model)
+        graph = rewritten.graph
+        next(node for node in graph.node if "logits" in node.output).output[0] = "logits_before"
+        graph.initializer.append(numpy_helper.from_array(np.array(0.01, dtype=np.float32), "shift"))
+        graph.node.append(helper.make_node("Add", ["logits_before", "shift"], ["logits"]))
+        return rewritten
+
+    monkeypatch.setattr(onnx_graph, "with_padding_mask_attention", shifted_logits)
+    output = export_model(tiny_model_dir, tmp_path / "fused")
+    assert json.loads((output / "factsift.json").read_text())["extra"]["export"]["graph"] == GRAPH_FUSED
+
+    monkeypatch.setattr(onnx_graph, "fuse_for_onnxruntime", lambda model: None)  # fusion failed
+    output = export_model(tiny_model_dir, tmp_path / "plain")
+    assert json.loads((output / "factsift.json").read_text())["extra"]["export"]["graph"] == GRAPH_AS_EXPORTED
+    expected = tiny_classifier.predict_proba(SENTENCES, BEFORE, AFTER)
+    got = Classifier.from_pretrained(output).predict_proba(SENTENCES, BEFORE, AFTER)
+    np.testing.assert_allclose([list(r.values()) for r in got], [list(r.values()) for r in expected], atol=1e-5)
+
+
+def test_export_that_never_matches_torch_fails_cleanly(tiny_model_dir, tmp_path, monkeypatch):
+    import factsift.export as export
+
+    monkeypatch.setattr(export, "_max_diff", lambda *args: 0.5)
+    with pytest.raises(RuntimeError, match=r"disagrees with torch .*as exported: 5.00e-01.*report this"):
+        export_model(tiny_model_dir, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_auto_backend_picks_onnx(onnx_dir, tiny_model_dir):
     assert isinstance(Classifier.from_pretrained(onnx_dir).backend, OnnxBackend)
     assert isinstance(Classifier.from_pretrained(onnx_dir, backend="onnx").backend, OnnxBackend)
@@ -114,9 +163,17 @@ def test_int8_export_loads_and_mostly_agrees(int8_dir, three_layer_model_dir):
     assert json.loads((int8_dir / "factsift.json").read_text())["onnx_file"] == INT8_FILE
     assert not (int8_dir / FP32_FILE).exists()
     assert "int8" in (int8_dir / "README.md").read_text()
+    assert json.loads((int8_dir / "factsift.json").read_text())["extra"]["export"]["graph"] == (
+        GRAPH_QUANTIZABLE_ATTENTION
+    )
     ops = [node.op_type for node in onnx.load(str(int8_dir / INT8_FILE)).graph.node]
-    # 6 weight MatMuls a layer; the first INT8_FP32_LAYERS layers and the head stay fp32
-    assert ops.count("MatMulInteger") == 6 * (3 - INT8_FP32_LAYERS)
+    # a layer: QAttention (int8 query/key/value), the attention output MatMul quantized per run, the
+    # feed-forward up and down MatMuls quantized per token; embeddings and the Gemm head stay fp32
+    assert ops.count("QAttention") == 3
+    assert ops.count("MatMulInteger") == 3
+    assert ops.count("MatMulIntegerToFloat") == 3 * 2
+    assert ops.count("MatMul") == 2  # pooler and classifier, fp32
+    assert "Gather" in ops and "DequantizeLinear" not in ops  # fp32 embeddings
     classifier = Classifier.from_pretrained(int8_dir)
     assert isinstance(classifier.backend, OnnxBackend)
     expected = Classifier.from_pretrained(three_layer_model_dir).predict_proba(SENTENCES, BEFORE, AFTER)
@@ -168,7 +225,7 @@ def test_overwrite_replaces_the_output(onnx_dir, tiny_model_dir, tmp_path, monke
     def copy_export(classifier, directory, quantize):  # skip the slow export: reuse onnx_dir's files
         for path in onnx_dir.iterdir():
             shutil.copy(path, directory / path.name)
-        return {"fp32_max_logit_diff": 0.0, "fused": False}
+        return {"fp32_max_logit_diff": 0.0, "graph": GRAPH_QUANTIZABLE_ATTENTION}
 
     monkeypatch.setattr(export, "_write_export", copy_export)
     output = tmp_path / "out"

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import tempfile
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -36,14 +35,10 @@ FP32_TOLERANCE = 1e-4
 OPSET = 18
 # Tokens (rows x padded length) per onnxruntime run; see OnnxBackend.
 TOKENS_PER_RUN = 256
-# int8 leaves this many leading encoder layers in fp32. Measured on models/factsift-minilm (label
-# agreement with torch fp32, 3,700 test+dev sentences alone / 1,200 in context; int8 sentences/s,
-# one thread): 0 layers 98.5 % / 98.5 %, 336/s; 1 layer 99.0 % / 98.8 %, 270/s; 2 layers
-# 99.3 % / 99.2 %, 225/s (fp32: 140/s).
-INT8_FP32_LAYERS = 2
-# An encoder block in torch.onnx's name scopes: "bert.encoder.layer.3.", "transformer.layer.3." ...
-_LAYER = re.compile(r"\.layers?\.(\d+)\.")
-
+# What export_model wrote as the fp32 graph, fastest first (recorded in factsift.json and the card).
+GRAPH_QUANTIZABLE_ATTENTION = "fused, padding-mask attention"
+GRAPH_FUSED = "fused"
+GRAPH_AS_EXPORTED = "as exported"
 
 
 class OnnxUnavailableError(ModelLoadError, ImportError):
@@ -130,7 +125,6 @@ def _session_options(ort, threads: int | None):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
@@ -198,58 +192,61 @@ def _write_export(classifier, directory: Path, quantize: str | None) -> dict:
     """Write the ONNX file(s), config, tokenizer and settings into ``directory``; return check numbers."""
     import onnx
 
+    from factsift.onnx_graph import quantize_int8
+
     model, tokenizer, settings = classifier.backend.model, classifier.tokenizer, classifier.settings
     raw_path, fp32_path = directory / "exported.onnx", directory / FP32_FILE
     _export_fp32(model, tokenizer, settings, raw_path)
     probes = encode_triples(tokenizer, _PROBES, settings.max_length)
     expected = classifier.backend.logits(probes)
-    keep_fp32 = fp32_nodes(onnx.load(str(raw_path), load_external_data=False).graph)
-    fused = _fuse_transformer_ops(raw_path, fp32_path, model.config)
-    fp32_diff = _max_diff(fp32_path, probes, expected) if fused else float("inf")
-    if fp32_diff < FP32_TOLERANCE:
-        raw_path.unlink()
-    else:  # the fusions failed or changed the results: keep the graph as exported
-        fused = False
-        os.replace(raw_path, fp32_path)
-        fp32_diff = _max_diff(fp32_path, probes, expected)
-    if not fp32_diff < FP32_TOLERANCE:
-        raise RuntimeError(
-            f"the ONNX export disagrees with torch (max logit difference {fp32_diff:.2e} > {FP32_TOLERANCE:g}); "
-            "please report this model architecture"
-        )
-    report = {"fp32_max_logit_diff": fp32_diff, "fused": fused}
+    graph, fp32_diff = _fastest_matching_graph(onnx.load(str(raw_path)), fp32_path, probes, expected)
+    raw_path.unlink()
+    report = {"fp32_max_logit_diff": fp32_diff, "graph": graph}
     onnx_file = FP32_FILE
     if quantize == "int8":
         onnx_file = INT8_FILE
-        quantize_int8(fp32_path, directory / INT8_FILE, keep_fp32)
+        quantize_int8(fp32_path, directory / INT8_FILE)
         fp32_path.unlink()
         report["int8_max_logit_diff"] = _max_diff(directory / INT8_FILE, probes, expected)
     model.config.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    extra = dict(settings.extra, export={"quantize": quantize, "source": classifier.source, "fused": fused})
+    extra = dict(settings.extra, export={"quantize": quantize, "source": classifier.source, "graph": graph})
     replace(settings, onnx_file=onnx_file, extra=extra).save(directory)
     return report
 
 
-def _fuse_transformer_ops(source: Path, target: Path, config) -> bool:
-    """Fuse bias+GELU and residual+LayerNorm into onnxruntime's contrib ops (measured: fp32 +8 %,
-    int8 +20 % sentences/s on MiniLM). Returns False, writing nothing, when the optimizer fails."""
-    try:
-        from onnxruntime.transformers import optimizer
+def _fastest_matching_graph(exported, path: Path, probes: dict[str, np.ndarray], expected: np.ndarray):
+    """Save to ``path`` the fastest rewrite of ``exported`` whose logits match torch's on the probes
+    (fused with padding-mask attention, fused, as exported); return its kind and logit difference."""
+    import onnx
 
-        with _quiet_exporter():
-            optimized = optimizer.optimize_model(
-                str(source),
-                model_type="bert",
-                num_heads=getattr(config, "num_attention_heads", 0) or 0,
-                hidden_size=getattr(config, "hidden_size", 0) or 0,
-                opt_level=1,  # graph fusions only: no hardware-specific layout changes
-            )
-            optimized.save_model_to_file(str(target))
-    except Exception:  # an optional speed-up: any failure keeps the plain export
-        target.unlink(missing_ok=True)
-        return False
-    return True
+    from factsift.onnx_graph import fuse_for_onnxruntime, with_padding_mask_attention
+
+    with _quiet_exporter():
+        fused = fuse_for_onnxruntime(exported)
+    candidates = [
+        (GRAPH_QUANTIZABLE_ATTENTION, fused and with_padding_mask_attention(fused)),
+        (GRAPH_FUSED, fused),
+        (GRAPH_AS_EXPORTED, exported),
+    ]
+    differences = []
+    for kind, graph in candidates:
+        if graph is None:
+            continue
+        onnx.save(graph, str(path))
+        try:
+            difference = _max_diff(path, probes, expected)
+        except Exception as error:  # onnxruntime cannot load or run this rewrite
+            differences.append(f"{kind}: {_first_line(error)}")
+            continue
+        if difference < FP32_TOLERANCE:
+            return kind, difference
+        differences.append(f"{kind}: {difference:.2e}")
+    path.unlink()
+    raise RuntimeError(
+        f"the ONNX export disagrees with torch (max logit difference, {'; '.join(differences)}; "
+        f"tolerance {FP32_TOLERANCE:g}); please report this model architecture"
+    )
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -290,52 +287,6 @@ def _export_fp32(model, tokenizer, settings: ModelSettings, path: Path) -> None:
             optimize=True,
             verbose=False,
         )
-
-
-def quantize_int8(fp32_path: Path, int8_path: Path, keep_fp32: Sequence[str] = ()) -> None:
-    """Dynamic int8 quantization: per-channel int8 weights, activations quantized at run time.
-
-    ``keep_fp32`` names nodes to leave in fp32 (see :func:`fp32_nodes`).
-    """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    root = logging.getLogger()
-    root.addFilter(_skip_preprocessing_advice)
-    try:
-        quantize_dynamic(
-            str(fp32_path),
-            str(int8_path),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            nodes_to_exclude=list(keep_fp32),
-        )
-    finally:
-        root.removeFilter(_skip_preprocessing_advice)
-
-
-def fp32_nodes(graph, layers: int = INT8_FP32_LAYERS) -> list[str]:
-    """Nodes int8 quantization should leave in fp32: the weight MatMuls of the first ``layers``
-    encoder layers (found by torch.onnx's name scopes) and the Gemm head (pooler, classifier: no time
-    to gain there).
-
-    Needs the graph as torch.onnx wrote it: the fusion pass drops the scopes (it keeps node names).
-    """
-    weights = {tensor.name for tensor in graph.initializer}
-    names = []
-    for node in graph.node:
-        scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), "")
-        has_weight = len(node.input) > 1 and node.input[1] in weights
-        layer = _LAYER.search(scopes)
-        if node.op_type == "MatMul" and has_weight and layer and int(layer.group(1)) < layers:
-            names.append(node.name)
-        elif node.op_type == "Gemm":  # dynamic quantization first rewrites Gemm as "<name>_MatMul" + Add
-            names += [node.name, f"{node.name}_MatMul"]
-    return names
-
-
-def _skip_preprocessing_advice(record: logging.LogRecord) -> bool:
-    """Drop onnxruntime's 'Please consider to run pre-processing before quantization' warning."""
-    return not record.getMessage().startswith("Please consider to run pre-processing")
 
 
 def _max_diff(path: Path, batch: dict[str, np.ndarray], expected: np.ndarray) -> float:
@@ -380,17 +331,22 @@ def _model_card(source: str, quantize: str | None, report: dict) -> str:
     kind = "int8" if quantize == "int8" else "fp32"
     onnx_file = INT8_FILE if quantize == "int8" else FP32_FILE
     int8_note = (
-        f"- int8: per-channel int8 weights (embeddings, encoder layers); the first {INT8_FP32_LAYERS} encoder "
-        "layer(s), pooler and classifier stay fp32. Activations are quantized at run time, so a sentence's "
-        "scores can move slightly with the sentences batched beside it. Max logit difference from torch fp32 "
-        f"on the export probes: {report['int8_max_logit_diff']:.3g}; labels agreed with torch fp32 on about "
-        "99 % of test sentences for the shipped MiniLM model: check agreement on your own data.\n"
+        "- int8: the encoder's weights are int8 (per output channel); embeddings, pooler and classifier stay "
+        "fp32. Activations are quantized at run time: per token for the feed-forward layers, per run for "
+        "attention, so a sentence's scores can move slightly with the sentences batched beside it. "
+        "On CPUs without AVX-VNNI onnxruntime's int8 kernels may saturate: check agreement there. "
+        "Max logit difference from torch fp32 on the export probes: "
+        f"{report['int8_max_logit_diff']:.3g}; labels agreed with torch fp32 on about 99 % of held-out "
+        "sentences for the shipped MiniLM model: check agreement on your own data.\n"
         if quantize == "int8" else ""
     )
-    fused = (
-        "Bias+GELU and residual+LayerNorm are fused into onnxruntime contrib ops, so the graph needs onnxruntime."
-        if report["fused"] else "The graph uses standard ONNX ops only."
-    )
+    graph = {
+        GRAPH_QUANTIZABLE_ATTENTION: "Attention, GELU and layer norms are fused into onnxruntime contrib ops "
+        "(attention takes the padding mask directly), so the graph needs onnxruntime.",
+        GRAPH_FUSED: "Attention, GELU and layer norms are fused into onnxruntime contrib ops, so the graph "
+        "needs onnxruntime.",
+        GRAPH_AS_EXPORTED: "The graph is as torch.onnx exported it (standard ONNX ops).",
+    }[report["graph"]]
     return f"""---
 library_name: onnx
 pipeline_tag: text-classification
@@ -405,7 +361,7 @@ Load it with `factsift.Classifier.from_pretrained(...)` (picks the ONNX backend 
 
 - ONNX file: `{onnx_file}` ({"int8, dynamic quantization" if quantize else "fp32"}); inputs with dynamic
   batch and sequence axes, output `logits`.
-  {fused}
+  {graph}
 - fp32 export checked against torch: max logit difference {report['fp32_max_logit_diff']:.2g}.
 {int8_note}- No torch weights are included: fine-tune or re-export from the original directory.
 """

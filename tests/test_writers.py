@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,20 @@ def test_csv_has_a_score_column_per_label_and_keeps_newlines(tmp_path):
     assert all(text[int(row["start"]) : int(row["end"])] == row["text"] for row in rows)
     assert "\n" in rows[-1]["text"]
     assert float(rows[0]["score_fact"]) == 0.8
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no advisory file locks on Windows")
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(tmp_path):
+    output = tmp_path / "out.jsonl"
+    with open_writer("jsonl", LABELS, output) as writer:
+        writer.write(DOCS[0], labelled(DOCS[0].text))
+        before = partial_path(output).read_bytes()
+        with pytest.raises(BlockingIOError, match=r"out\.jsonl\.partial is being written by another factsift run"):
+            with open_writer("jsonl", LABELS, output):
+                pass
+        assert partial_path(output).read_bytes() == before  # the second run did not touch it
+        writer.write(DOCS[1], labelled(DOCS[1].text))
+    assert IDS["jsonl"](output) == ["doc0"] * SENTENCES_PER_DOC + ["doc1"] * SENTENCES_PER_DOC
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])

@@ -8,6 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None
+
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w", overwrite: bool = True) -> Iterator[IO]:
@@ -41,3 +46,16 @@ def atomic_write_text(path: str | Path, text: str, overwrite: bool = True) -> Pa
     with atomic_open(path, "w", overwrite=overwrite) as stream:
         stream.write(text)
     return Path(path)
+
+
+def lock_exclusively(stream: IO, path: str | Path) -> None:
+    """Take an exclusive lock on the open file ``stream`` for this process's lifetime, or fail at once
+    when another process holds it (POSIX advisory lock; nothing is locked on Windows)."""
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise BlockingIOError(
+            f"{path} is being written by another factsift run; let it finish or stop it first"
+        ) from None

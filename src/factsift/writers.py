@@ -4,7 +4,8 @@ A JSONL or CSV output file is built in ``OUTPUT.partial``: each finished documen
 one write and fsync'ed, and the file is renamed to ``OUTPUT`` when every document is done. A
 rerun finds the ``.partial`` file, keeps the documents it holds and labels the rest. Only the
 tail of the file can be damaged by a crash, so on resume a cut-off last line is dropped and the
-last document is written again (it may have been cut between two lines).
+last document is written again (it may have been cut between two lines). A run holds a lock on the
+``.partial`` file, so a second run on the same output stops instead of mixing records into it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from factsift.documents import Document
-from factsift.fileio import atomic_open
+from factsift.fileio import atomic_open, lock_exclusively
 from factsift.results import LabeledSentence
 
 FORMATS = ("jsonl", "csv", "html")
@@ -207,9 +208,16 @@ class _PartialFileWriter(Writer):
 
     def __init__(self, output: Path, records: _JsonlFormat | _CsvFormat):
         self.output, self.records, self.partial = output, records, partial_path(output)
-        self.done = frozenset(self._resume()) if self.partial.exists() else frozenset()
+        resuming = self.partial.exists()
         output.parent.mkdir(parents=True, exist_ok=True)
         self.stream = self.partial.open("ab")
+        try:
+            lock_exclusively(self.stream, self.partial)  # two runs appending to one file would mix records
+            self.done = frozenset(self._resume()) if resuming else frozenset()
+        except BaseException:
+            self.stream.close()
+            raise
+        self.stream.seek(0, os.SEEK_END)  # _resume may have cut the file
         if self.stream.tell() == 0:
             self._append(records.header())
         self.header_end = len(records.header().encode("utf-8"))

@@ -27,8 +27,8 @@ def loads(monkeypatch, tiny_classifier) -> list[tuple]:
     """Make every model load return the tiny classifier; records the arguments of each load."""
     calls = []
 
-    def from_pretrained(path=None, device="auto", backend="auto"):
-        calls.append((path, device, backend))
+    def from_pretrained(path=None, device="auto", backend="auto", threads=None):
+        calls.append((path, device, backend, threads))
         return tiny_classifier
 
     monkeypatch.setattr(cli.Classifier, "from_pretrained", from_pretrained)
@@ -81,9 +81,9 @@ def test_jsonl_records_round_trip_and_match_the_library(capsys, tmp_path, loads,
     source.write_text(TEXT, encoding="utf-8")
     output = tmp_path / "out" / "labels.jsonl"
     code, out, err = run(capsys, "label", source, "--output", output, "--model", "some/model", "--device", "cpu",
-                         "--backend", "torch", "--no-progress")
+                         "--backend", "torch", "--threads", "3", "--no-progress")
     assert code == 0 and out == ""
-    assert loads == [("some/model", "cpu", "torch")]
+    assert loads == [("some/model", "cpu", "torch", 3)]
     assert f"wrote {output}" in err
     records = read_jsonl(output)
     expected = tiny_classifier.label_text(TEXT)
@@ -270,7 +270,7 @@ def test_existing_output_is_not_overwritten(capsys, tmp_path, loads):
         assert output.read_text(encoding="utf-8") == "keep me"
         assert run(capsys, "label", source, "--format", fmt, "-o", output, "--overwrite", "--no-progress")[0] == 0
         assert "A sentence." in output.read_text(encoding="utf-8")
-    assert loads == [(None, "auto", "auto")] * 2  # the refusals came before loading the model
+    assert loads == [(None, "auto", "auto", None)] * 2  # the refusals came before loading the model
 
 
 # ---- label: bad input -------------------------------------------------------------------------
@@ -356,6 +356,9 @@ def test_bad_option_value_is_a_usage_error(capsys):
         cli.main(["label", "x.txt", "--batch-size", "0"])
     assert exit_info.value.code == 2
     assert "--batch-size: expected a positive integer, got '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["label", "x.txt", "--threads", "two"])
+    assert "--threads: expected a positive integer, got 'two'" in capsys.readouterr().err
 
 
 def test_a_closed_stdout_pipe_stops_quietly(tmp_path, monkeypatch, loads):

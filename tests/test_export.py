@@ -126,6 +126,14 @@ def test_export_that_never_matches_torch_fails_cleanly(tiny_model_dir, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_threads_go_to_the_onnx_session_and_are_checked(onnx_dir):
+    session = Classifier.from_pretrained(onnx_dir, threads=1).backend.session
+    assert session.get_session_options().intra_op_num_threads == 1
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match=f"threads must be a whole number >= 1 or None, got {bad!r}"):
+            Classifier.from_pretrained(onnx_dir, threads=bad)
+
+
 def test_auto_backend_picks_onnx(onnx_dir, tiny_model_dir):
     assert isinstance(Classifier.from_pretrained(onnx_dir).backend, OnnxBackend)
     assert isinstance(Classifier.from_pretrained(onnx_dir, backend="onnx").backend, OnnxBackend)

@@ -102,6 +102,11 @@ def _add_label_command(commands) -> None:
     _add_device_flag(label)
     _add_batch_size_flag(label)
     label.add_argument(
+        "--threads", type=_positive_int, metavar="N",
+        help="CPU threads for inference (default: one per physical core; use fewer per run when running "
+        "several runs side by side)",
+    )
+    label.add_argument(
         "--text-field", default="text", metavar="NAME", help="JSONL/CSV field holding the text (default: text)"
     )
     label.add_argument(
@@ -121,7 +126,7 @@ def _label(args: argparse.Namespace, argv: Sequence[str]) -> None:
     if args.output is not None:
         writers.check_target(args.output, args.overwrite)  # fail before loading the model
     documents = iter_documents(args.paths, args.text_field, args.id_field, args.glob, args.max_chars)
-    classifier = Classifier.from_pretrained(args.model, device=args.device, backend=args.backend)
+    classifier = Classifier.from_pretrained(args.model, device=args.device, backend=args.backend, threads=args.threads)
     if args.output is None and isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(encoding="utf-8")  # JSON and CSV are UTF-8 whatever the locale
     documents_done = sentences_done = 0

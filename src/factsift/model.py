@@ -79,15 +79,24 @@ class Classifier:
         path_or_model_id: str | os.PathLike | None = None,
         device: str = "auto",
         backend: str = "auto",
+        threads: int | None = None,
     ) -> Classifier:
-        """Load a factsift model directory, a plain HF classifier dir, or a Hub id (None = default)."""
+        """Load a factsift model directory, a plain HF classifier dir, or a Hub id (None = default).
+
+        ``threads``: CPU threads for inference (default: one per physical core). The ONNX backend
+        gives them to its own session; the torch backend sets torch's process-wide thread count.
+        """
         with quiet_transformers():
-            return cls._load(path_or_model_id, device, backend)
+            return cls._load(path_or_model_id, device, backend, threads)
 
     @classmethod
-    def _load(cls, path_or_model_id: str | os.PathLike | None, device: str, backend: str) -> Classifier:
+    def _load(
+        cls, path_or_model_id: str | os.PathLike | None, device: str, backend: str, threads: int | None
+    ) -> Classifier:
         if backend not in ("auto", "torch", "onnx"):
             raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+            raise ValueError(f"threads must be a whole number >= 1 or None, got {threads!r}")
         source = _resolve_source(path_or_model_id)
         from transformers import AutoConfig, AutoTokenizer
 
@@ -105,8 +114,12 @@ class Classifier:
         if use_onnx:
             from factsift.export import OnnxBackend
 
-            model_backend: Backend = OnnxBackend.load(Path(source), settings)
+            model_backend: Backend = OnnxBackend.load(Path(source), settings, threads)
         else:
+            if threads is not None:
+                import torch
+
+                torch.set_num_threads(threads)
             model_backend = TorchBackend(_load_torch_model(source), resolve_device(device))
         return cls(model_backend, tokenizer, settings, source)
 

@@ -275,7 +275,7 @@ def test_existing_output_is_not_overwritten(capsys, tmp_path, loads):
 
 # ---- label: bad input -------------------------------------------------------------------------
 BAD_INPUTS = [
-    ("bad.txt", b"Caf\xe9.", "bad.txt: invalid UTF-8 on line 1: byte 0xe9 at byte offset 3"),
+    ("bad.txt", b"Caf\xe9.", "bad.txt:1:4: invalid UTF-8 (byte 0xe9 at byte offset 3)"),
     ("bin.txt", b"GIF89a\x00\x01", "bin.txt: looks binary"),
     ("page.txt", b"<html><p>Hi</p></html>", "page.txt: line 1 holds HTML markup"),
     ("docs.jsonl", b'{"body": "x"}\n', "docs.jsonl:1: no text field 'text' (fields present: 'body'"),

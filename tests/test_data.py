@@ -165,7 +165,7 @@ def test_bad_label_map_string():
 def test_invalid_utf8_names_line_and_column(tmp_path):
     path = tmp_path / "d.csv"
     path.write_bytes(b"text,label\nfine,fact\nbad \xff byte,fact\n")
-    with pytest.raises(DataError, match=r"d\.csv:3:5: invalid UTF-8 \(byte ff"):
+    with pytest.raises(DataError, match=r"d\.csv:3:5: invalid UTF-8 \(byte 0xff at byte offset 25\)"):
         load_data(path)
 
 

@@ -80,7 +80,7 @@ def test_missing_paths_fail_before_anything_is_read(tmp_path):
 
 BAD_INPUTS = [  # file name, content, iter_documents arguments, error message (a regex)
     ("bad.txt", b"Fine line.\nCaf\xe9 au lait.\n", {},
-     r"bad.txt: invalid UTF-8 on line 2: byte 0xe9 at byte offset 14"),
+     r"bad.txt:2:4: invalid UTF-8 \(byte 0xe9 at byte offset 14\)"),
     ("img.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {}, r"img.png: looks binary, not text: byte 0x1a on line 2"),
     ("nul.txt", b"Text\x00with a NUL", {}, r"nul.txt: looks binary, not text: byte 0x00 on line 1 \(byte offset 4\)"),
     ("page.html", "<html><body><p>News.</p></body></html>", {}, r"page.html: line 1 holds HTML markup '<html'"),
@@ -100,7 +100,7 @@ BAD_INPUTS = [  # file name, content, iter_documents arguments, error message (a
     ("d.jsonl", '{"text": "a <div>x</div>"}\n', {}, r"d.jsonl:1: field 'text': line 1 holds HTML markup '<div'"),
     ("d.jsonl", '{"text": "bell \\u0007"}\n', {}, r"d.jsonl:1: field 'text': line 1 holds control character"),
     ("d.jsonl", b'{"text": "ok"}\n{"text": "\xff"}\n', {},
-     r"d.jsonl: invalid UTF-8 on line 2: byte 0xff at byte offset 25"),
+     r"d.jsonl:2:11: invalid UTF-8 \(byte 0xff at byte offset 25\)"),
     ("d.csv", "id,body\n1,x\n", {}, r"d.csv:2: no text field 'text' \(fields present: 'id', 'body'"),
     ("d.csv", 'id,text\n1,"open\n', {}, r"d.csv:2: malformed CSV: unexpected end of data"),
     ("d.csv", "id,text\n1,a,b\n", {}, r"d.csv:2: 3 fields, more than the header's 2"),

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from factsift.fileio import decode_utf8
+
 TEXT_ALIAS = "sentence"
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 
@@ -180,16 +182,7 @@ def _rows(source: Any, split: str | None) -> tuple[str, Iterator[tuple[str, Row]
 
 
 def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw.count(b"\n", 0, error.start) + 1
-        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        bad = raw[error.start : error.end].hex(" ")
-        raise DataError(
-            f"{path}:{line}:{column}: invalid UTF-8 (byte {bad} at offset {error.start}); save the file as UTF-8"
-        ) from error
+    return decode_utf8(path.read_bytes(), str(path), error=DataError)
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[str, Row]]:

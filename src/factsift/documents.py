@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from factsift.fileio import decode_utf8
 from factsift.inputs import DEFAULT_MAX_CHARS, check_text
 
 STDIN = "-"
@@ -132,14 +133,7 @@ def _decode(raw: bytes, name: str, line: int, offset: int, first: bool) -> str:
             f"{name}: looks binary, not text: byte 0x{raw[at]:02x} on line {line + raw.count(_NEWLINE, 0, at)} "
             f"(byte offset {offset + at})"
         )
-    try:
-        return raw.decode("utf-8-sig" if first else "utf-8")
-    except UnicodeDecodeError as error:
-        at = error.start
-        raise ValueError(
-            f"{name}: invalid UTF-8 on line {line + raw.count(_NEWLINE, 0, at)}: byte 0x{raw[at]:02x} "
-            f"at byte offset {offset + at}; save the file as UTF-8"
-        ) from None
+    return decode_utf8(raw, name, first_line=line, offset=offset, bom=first)
 
 
 # ---- records ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader never sees a half-written output."""
+"""File helpers: atomic writes (a reader never sees a half-written output), locks, UTF-8 decoding."""
 
 from __future__ import annotations
 
@@ -58,4 +58,21 @@ def lock_exclusively(stream: IO, path: str | Path) -> None:
     except BlockingIOError:
         raise BlockingIOError(
             f"{path} is being written by another factsift run; let it finish or stop it first"
+        ) from None
+
+
+def decode_utf8(
+    raw: bytes, name: str, first_line: int = 1, offset: int = 0, bom: bool = True, error: type[ValueError] = ValueError
+) -> str:
+    """``raw`` (from line ``first_line``, byte ``offset`` of the file ``name``) as UTF-8 text, a leading
+    byte-order mark dropped when ``bom``. Invalid bytes raise ``error`` naming file, line, column and byte."""
+    try:
+        return raw.decode("utf-8-sig" if bom else "utf-8")
+    except UnicodeDecodeError as bad:
+        at = bad.start
+        line = first_line + raw.count(b"\n", 0, at)
+        column = at - raw.rfind(b"\n", 0, at)
+        raise error(
+            f"{name}:{line}:{column}: invalid UTF-8 (byte 0x{raw[at]:02x} at byte offset {offset + at}); "
+            "save the file as UTF-8"
         ) from None

@@ -264,3 +264,38 @@ def test_missing_onnxruntime_gives_install_hint(onnx_dir, tiny_model_dir, tmp_pa
     assert not (tmp_path / "out").exists()
     with pytest.raises(ModelLoadError, match=r"pip install 'factsift\[onnx\]'"):  # the CLI reports these
         Classifier.from_pretrained(onnx_dir)
+
+
+def _tiny_classifier_dir(directory, tokenizer, architecture: str):
+    import torch
+    import transformers
+
+    from factsift.settings import ModelSettings
+
+    labels = {"id2label": dict(enumerate(LABELS)), "label2id": {label: i for i, label in enumerate(LABELS)}}
+    configs = {
+        "DistilBert": {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64},
+        "Roberta": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+                    "max_position_embeddings": 130, "type_vocab_size": 2},
+    }
+    config = getattr(transformers, f"{architecture}Config")(vocab_size=tokenizer.vocab_size, **configs[architecture],
+                                                           **labels)
+    torch.manual_seed(0)
+    getattr(transformers, f"{architecture}ForSequenceClassification")(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    ModelSettings(labels=LABELS, context_window=1, max_length=64).save(directory)
+    return directory
+
+
+@pytest.mark.parametrize("architecture", ["DistilBert", "Roberta"])  # no token types; own position ids
+def test_other_encoders_export_with_fused_attention(architecture, tmp_path, tokenizer):
+    source = _tiny_classifier_dir(tmp_path / architecture, tokenizer, architecture)
+    expected = Classifier.from_pretrained(source).predict_proba(SENTENCES, BEFORE, AFTER)
+    for quantize, tolerance in ((None, 1e-5), ("int8", 0.05)):
+        output = export_model(source, tmp_path / f"{architecture}-{quantize}", quantize=quantize)
+        settings = json.loads((output / "factsift.json").read_text())
+        assert settings["extra"]["export"]["graph"] == GRAPH_QUANTIZABLE_ATTENTION
+        got = Classifier.from_pretrained(output).predict_proba(SENTENCES, BEFORE, AFTER)
+        np.testing.assert_allclose(
+            [list(r.values()) for r in got], [list(r.values()) for r in expected], atol=tolerance
+        )

@@ -474,9 +474,10 @@ def test_export_passes_its_arguments(capsys, monkeypatch):
         return Path(output_dir).resolve()
 
     fake.export_model = export_model
+    fake.describe_export = lambda directory: f"{directory.name}: the summary"
     monkeypatch.setitem(sys.modules, "factsift.export", fake)
     code, _, err = run(capsys, "export", "--model", "m", "--output", "o")
-    assert code == 0 and err == f"factsift: exported m to {Path('o').resolve()}\n"
+    assert code == 0 and err == f"factsift: exported m to {Path('o').resolve()}: o: the summary\n"
     assert run(capsys, "export", "--model", "m", "--output", "o", "--quantize", "int8", "--overwrite")[0] == 0
     assert calls == [("m", "o", None, False), ("m", "o", "int8", True)]
 

@@ -16,7 +16,8 @@ from conftest import EXAMPLE, LABELS, TRAIN_SENTENCES, tiny_bert_config  # noqa:
 
 from factsift import Classifier, ModelLoadError  # noqa: E402
 from factsift.export import (  # noqa: E402
-    FP32_FILE, GRAPH_AS_EXPORTED, GRAPH_FUSED, GRAPH_QUANTIZABLE_ATTENTION, INT8_FILE, ONNX_MISSING, OnnxBackend, export_model,
+    FP32_FILE, GRAPH_AS_EXPORTED, GRAPH_FUSED, GRAPH_QUANTIZABLE_ATTENTION, INT8_FILE, ONNX_MISSING, OnnxBackend,
+    describe_export, export_model,
 )
 
 SENTENCES = [text for texts in TRAIN_SENTENCES.values() for text in texts[:7]]  # 21 sentences
@@ -182,6 +183,9 @@ def test_int8_export_loads_and_mostly_agrees(int8_dir, three_layer_model_dir):
     assert ops.count("MatMulIntegerToFloat") == 3 * 2
     assert ops.count("MatMul") == 2  # pooler and classifier, fp32
     assert "Gather" in ops and "DequantizeLinear" not in ops  # fp32 embeddings
+    summary = describe_export(int8_dir)
+    assert summary.startswith(f"{INT8_FILE}, ") and f"graph {GRAPH_QUANTIZABLE_ATTENTION};" in summary
+    assert "max logit difference from torch on the check sentences: fp32 " in summary and ", int8 " in summary
     classifier = Classifier.from_pretrained(int8_dir)
     assert isinstance(classifier.backend, OnnxBackend)
     expected = Classifier.from_pretrained(three_layer_model_dir).predict_proba(SENTENCES, BEFORE, AFTER)

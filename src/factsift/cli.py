@@ -286,10 +286,10 @@ def _add_export_command(commands) -> None:
 
 
 def _export(args: argparse.Namespace, argv: Sequence[str]) -> None:
-    from factsift.export import export_model
+    from factsift.export import describe_export, export_model
 
     output = export_model(args.model, args.output, quantize=args.quantize, overwrite=args.overwrite)
-    print(f"factsift: exported {args.model} to {output}", file=sys.stderr)
+    print(f"factsift: exported {args.model} to {output}: {describe_export(output)}", file=sys.stderr)
 
 
 # ---- shared flags -----------------------------------------------------------------------------

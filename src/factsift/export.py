@@ -188,6 +188,22 @@ def export_model(
     return output
 
 
+def describe_export(directory: str | os.PathLike) -> str:
+    """One line on an export: ONNX file, size, graph, and its logit differences from torch on the probes."""
+    settings = ModelSettings.load(directory, [])
+    export = settings.extra.get("export", {})
+    size = (Path(directory) / settings.onnx_file).stat().st_size / 1e6
+    differences = ", ".join(
+        f"{kind} {export[key]:.2g}"
+        for kind, key in (("fp32", "fp32_max_logit_diff"), ("int8", "int8_max_logit_diff"))
+        if key in export
+    )
+    return (
+        f"{settings.onnx_file}, {size:.0f} MB, graph {export.get('graph', 'unknown')}; "
+        f"max logit difference from torch on the check sentences: {differences or 'not recorded'}"
+    )
+
+
 def _write_export(classifier, directory: Path, quantize: str | None) -> dict:
     """Write the ONNX file(s), config, tokenizer and settings into ``directory``; return check numbers."""
     import onnx
@@ -210,7 +226,7 @@ def _write_export(classifier, directory: Path, quantize: str | None) -> dict:
         report["int8_max_logit_diff"] = _max_diff(directory / INT8_FILE, probes, expected)
     model.config.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    extra = dict(settings.extra, export={"quantize": quantize, "source": classifier.source, "graph": graph})
+    extra = dict(settings.extra, export={"quantize": quantize, "source": classifier.source, **report})
     replace(settings, onnx_file=onnx_file, extra=extra).save(directory)
     return report
 

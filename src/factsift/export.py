@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from factsift.inputs import encode_triples
-from factsift.model import ModelLoadError
+from factsift.model import ModelLoadError, _first_line
 from factsift.settings import ModelSettings
 
 ONNX_MISSING = "ONNX export needs onnxruntime and onnx: pip install 'factsift[onnx]'"
@@ -381,7 +381,3 @@ Load it with `factsift.Classifier.from_pretrained(...)` (picks the ONNX backend 
 - fp32 export checked against torch: max logit difference {report['fp32_max_logit_diff']:.2g}.
 {int8_note}- No torch weights are included: fine-tune or re-export from the original directory.
 """
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

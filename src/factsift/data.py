@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from factsift.fileio import decode_utf8
+from factsift.fileio import decode_utf8, json_object_lines
 
 TEXT_ALIAS = "sentence"
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
@@ -226,15 +226,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, Row]]:
         yield from _json_array_rows(path, text)
         return
     # Split on "\n" only: str.splitlines() would also split at U+2028 etc., which JSON allows in strings.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}:{number}:{error.colno}: invalid JSON ({error.msg})") from error
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+    for number, row in json_object_lines(enumerate(text.split("\n"), start=1), str(path), error=DataError):
         yield f"{path}:{number}", row
 
 
@@ -242,7 +234,7 @@ def _json_array_rows(path: Path, text: str) -> Iterator[tuple[str, Row]]:
     try:
         items = json.loads(text)
     except json.JSONDecodeError as error:
-        raise DataError(f"{path}:{error.lineno}:{error.colno}: invalid JSON ({error.msg})") from error
+        raise DataError(f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from error
     if not isinstance(items, list):
         raise DataError(f"{path}: expected a JSON array of objects or JSON Lines")
     for number, row in enumerate(items, start=1):

@@ -8,7 +8,6 @@ memory whole, and a text file is read only up to the size ``max_chars`` allows.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from factsift.fileio import decode_utf8
+from factsift.fileio import decode_utf8, json_object_lines
 from factsift.inputs import DEFAULT_MAX_CHARS, check_text
 
 STDIN = "-"
@@ -78,7 +77,7 @@ def _read(
     suffix = file.suffix.lower() if file else ""
     if suffix in (".jsonl", ".csv"):
         with file.open("rb") as stream:
-            reader = _jsonl_records if suffix == ".jsonl" else _csv_records
+            reader = json_object_lines if suffix == ".jsonl" else _csv_records
             for line, record in reader(_decoded_lines(stream, shown), shown):
                 where = f"{shown}:{line}"
                 text = check_text(_text_field(record, text_field, where), f"{where}: field {text_field!r}", max_chars)
@@ -137,19 +136,6 @@ def _decode(raw: bytes, name: str, line: int, offset: int, first: bool) -> str:
 
 
 # ---- records ----------------------------------------------------------------------------------
-def _jsonl_records(lines: Iterator[tuple[int, str]], name: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    for number, line in lines:
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line.rstrip("\r\n"))  # so a column at the line end is on this line
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{name}:{number}:{error.colno}: invalid JSON: {error.msg}") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{name}:{number}: expected a JSON object, got {type(record).__name__}")
-        yield number, record
-
-
 def _csv_records(lines: Iterator[tuple[int, str]], name: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     # One physical line per item, so reader.line_num is the number of the last line read.
     reader = csv.reader((line for _, line in lines), strict=True)

@@ -1,12 +1,14 @@
-"""File helpers: atomic writes (a reader never sees a half-written output), locks, UTF-8 decoding."""
+"""File helpers: atomic writes (a reader never sees a half-written output), locks, and reading UTF-8
+text and JSON Lines with errors that name file, line and column."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 try:
     import fcntl
@@ -76,3 +78,20 @@ def decode_utf8(
             f"{name}:{line}:{column}: invalid UTF-8 (byte 0x{raw[at]:02x} at byte offset {offset + at}); "
             "save the file as UTF-8"
         ) from None
+
+
+def json_object_lines(
+    lines: Iterable[tuple[int, str]], name: str, error: type[ValueError] = ValueError
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON Lines file ``name``; a line that is not
+    a JSON object raises ``error`` naming file, line and column."""
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.rstrip("\r\n"))  # so a column at the line end is on this line
+        except json.JSONDecodeError as bad:
+            raise error(f"{name}:{number}:{bad.colno}: invalid JSON: {bad.msg}") from None
+        if not isinstance(record, dict):
+            raise error(f"{name}:{number}: expected a JSON object, got {type(record).__name__}")
+        yield number, record

@@ -199,12 +199,11 @@ def main(argv: list[str] | None = None) -> None:
     if not (args.model / "config.json").is_file():
         parser.error(f"--model {args.model} is not a model directory (no config.json)")
 
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from factsift.settings import ModelSettings
+    from factsift.model import load_settings
 
-    id2label = AutoConfig.from_pretrained(args.model).id2label
-    settings = ModelSettings.load(args.model, [str(id2label[i]) for i in range(len(id2label))])
+    settings = load_settings(str(args.model))
     if settings.onnx_file:
         parser.error(f"--model {args.model} is an ONNX export; pass the torch model it was exported from")
     args.load_before = os.getloadavg()[0]

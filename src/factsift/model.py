@@ -98,18 +98,13 @@ class Classifier:
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise ValueError(f"threads must be a whole number >= 1 or None, got {threads!r}")
         source = _resolve_source(path_or_model_id)
-        from transformers import AutoConfig, AutoTokenizer
+        from transformers import AutoTokenizer
 
         try:
-            config_labels = _config_labels(AutoConfig.from_pretrained(source))
+            settings = load_settings(source)
             tokenizer = AutoTokenizer.from_pretrained(source)
-            settings = ModelSettings.load(source, config_labels)  # a Hub id or plain HF dir gets defaults
         except (OSError, ValueError) as error:
             raise ModelLoadError(f"cannot load model {source!r}: {_first_line(error)}") from error
-        if settings.labels != config_labels:
-            raise ModelLoadError(
-                f"{source}: factsift.json labels {settings.labels} disagree with config.json id2label {config_labels}"
-            )
         use_onnx = backend == "onnx" or (backend == "auto" and settings.onnx_file is not None)
         if use_onnx:
             from factsift.export import OnnxBackend
@@ -254,8 +249,19 @@ def _triples(
     return list(zip(sentences, before, after))
 
 
-def _config_labels(config) -> list[str]:
-    return [str(config.id2label[i]) for i in range(len(config.id2label))]
+def load_settings(source: str) -> ModelSettings:
+    """``factsift.json`` of a model directory or Hub id (defaults when it has none), its labels checked
+    against ``config.json``'s id2label. OSError/ValueError when they cannot be read."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source)
+    config_labels = [str(config.id2label[i]) for i in range(len(config.id2label))]
+    settings = ModelSettings.load(source, config_labels)
+    if settings.labels != config_labels:
+        raise ModelLoadError(
+            f"{source}: factsift.json labels {settings.labels} disagree with config.json id2label {config_labels}"
+        )
+    return settings
 
 
 def _first_line(error: BaseException) -> str:

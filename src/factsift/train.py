@@ -25,7 +25,7 @@ from factsift.evaluate import EvaluationReport, compute_report
 from factsift.fileio import atomic_write_text
 from factsift.inputs import encode_triples, input_length
 from factsift.labels import DEFAULT_LABELS, parse_label_map
-from factsift.model import Classifier, ModelLoadError, _resolve_source
+from factsift.model import Classifier, ModelLoadError, _resolve_source, load_settings
 from factsift.settings import SETTINGS_FILE, ModelSettings
 
 CHECKPOINT_DIR = ".checkpoint"
@@ -171,18 +171,10 @@ def _is_factsift_model(source: str) -> bool:
 
 def _factsift_labels(source: str) -> list[str]:
     """The labels of a factsift model directory, checked against its config.json."""
-    from transformers import AutoConfig
-
     try:
-        config_labels = [str(label) for _, label in sorted(AutoConfig.from_pretrained(source).id2label.items())]
-        settings = ModelSettings.load(source, config_labels)
+        return load_settings(source).labels
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"cannot load base model {source!r}: {error}") from error
-    if settings.labels != config_labels:
-        raise ModelLoadError(
-            f"{source}: factsift.json labels {settings.labels} disagree with config.json id2label {config_labels}"
-        )
-    return config_labels
 
 
 def _load_tokenizer(source: str):

@@ -12,6 +12,7 @@ from factsift.settings import ModelSettings
 from factsift.train import bundled_encoder_path
 
 LABELS = ["fact", "quotation", "opinion"]
+LABEL_IDS = {"id2label": dict(enumerate(LABELS)), "label2id": {label: i for i, label in enumerate(LABELS)}}
 EXAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "examples" / "commentary_taiwan.txt"
 
 TRAIN_SENTENCES = {
@@ -82,20 +83,22 @@ def tiny_encoder_dir(tmp_path_factory, tokenizer) -> Path:
     return directory
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
-    """A random-weight three-label factsift model directory."""
-    from transformers import BertForSequenceClassification
+def save_tiny_classifier(directory: Path, tokenizer, config, seed: int = 0) -> Path:
+    """Save a random-weight classifier built from ``config`` (labels LABEL_IDS), ``tokenizer`` and a
+    ``factsift.json`` into ``directory``: a factsift model directory."""
+    from transformers import AutoModelForSequenceClassification
 
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("tiny-model")
-    config = tiny_bert_config(
-        num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)}
-    )
-    BertForSequenceClassification(config).save_pretrained(directory)
+    torch.manual_seed(seed)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     ModelSettings(labels=LABELS, context_window=1, max_length=64).save(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
+    """A random-weight three-label factsift model directory."""
+    return save_tiny_classifier(tmp_path_factory.mktemp("tiny-model"), tokenizer, tiny_bert_config(**LABEL_IDS))
 
 
 @pytest.fixture(scope="session")
@@ -118,18 +121,8 @@ def train_file(tmp_path) -> Path:
 def varied_model_dir(tmp_path_factory, tokenizer) -> Path:
     """Like ``tiny_model_dir`` but initialised with a wide spread (std 0.5), so its scores vary
     clearly from sentence to sentence and with context (the std-0.02 model scores ~1/3 everywhere)."""
-    from transformers import BertForSequenceClassification
-
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("varied-model")
-    config = tiny_bert_config(
-        num_labels=3, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
-        initializer_range=0.5,
-    )
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    ModelSettings(labels=LABELS, context_window=1, max_length=64).save(directory)
-    return directory
+    config = tiny_bert_config(initializer_range=0.5, **LABEL_IDS)
+    return save_tiny_classifier(tmp_path_factory.mktemp("varied-model"), tokenizer, config)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,9 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from conftest import EXAMPLE, LABELS, TRAIN_SENTENCES, tiny_bert_config  # noqa: E402
+from conftest import (  # noqa: E402
+    EXAMPLE, LABEL_IDS, LABELS, TRAIN_SENTENCES, save_tiny_classifier, tiny_bert_config,
+)
 
 from factsift import Classifier, ModelLoadError  # noqa: E402
 from factsift.export import (  # noqa: E402
@@ -32,20 +34,10 @@ def onnx_dir(tiny_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def three_layer_model_dir(tmp_path_factory, tokenizer):
-    """Like tiny_model_dir with three layers, so int8 has down-projections to keep fp32 and to quantize."""
-    import torch
-    from transformers import BertForSequenceClassification
-
-    from factsift.settings import ModelSettings
-
-    torch.manual_seed(1)
-    config = tiny_bert_config(id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    """Like tiny_model_dir with three layers, so int8 has several layers to quantize."""
+    config = tiny_bert_config(**LABEL_IDS)
     config.num_hidden_layers = 3
-    directory = tmp_path_factory.mktemp("three-layer")
-    BertForSequenceClassification(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    ModelSettings(labels=LABELS, context_window=1, max_length=64).save(directory)
-    return directory
+    return save_tiny_classifier(tmp_path_factory.mktemp("three-layer"), tokenizer, config, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -270,30 +262,20 @@ def test_missing_onnxruntime_gives_install_hint(onnx_dir, tiny_model_dir, tmp_pa
         Classifier.from_pretrained(onnx_dir)
 
 
-def _tiny_classifier_dir(directory, tokenizer, architecture: str):
-    import torch
+OTHER_ENCODERS = {  # no token types; own position ids
+    "DistilBert": {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64},
+    "Roberta": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+                "max_position_embeddings": 130, "type_vocab_size": 2},
+}
+
+
+@pytest.mark.parametrize("architecture", sorted(OTHER_ENCODERS))
+def test_other_encoders_export_with_fused_attention(architecture, tmp_path, tokenizer):
     import transformers
 
-    from factsift.settings import ModelSettings
-
-    labels = {"id2label": dict(enumerate(LABELS)), "label2id": {label: i for i, label in enumerate(LABELS)}}
-    configs = {
-        "DistilBert": {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64},
-        "Roberta": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-                    "max_position_embeddings": 130, "type_vocab_size": 2},
-    }
-    config = getattr(transformers, f"{architecture}Config")(vocab_size=tokenizer.vocab_size, **configs[architecture],
-                                                           **labels)
-    torch.manual_seed(0)
-    getattr(transformers, f"{architecture}ForSequenceClassification")(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    ModelSettings(labels=LABELS, context_window=1, max_length=64).save(directory)
-    return directory
-
-
-@pytest.mark.parametrize("architecture", ["DistilBert", "Roberta"])  # no token types; own position ids
-def test_other_encoders_export_with_fused_attention(architecture, tmp_path, tokenizer):
-    source = _tiny_classifier_dir(tmp_path / architecture, tokenizer, architecture)
+    config_class = getattr(transformers, f"{architecture}Config")
+    config = config_class(vocab_size=tokenizer.vocab_size, **OTHER_ENCODERS[architecture], **LABEL_IDS)
+    source = save_tiny_classifier(tmp_path / architecture, tokenizer, config)
     expected = Classifier.from_pretrained(source).predict_proba(SENTENCES, BEFORE, AFTER)
     for quantize, tolerance in ((None, 1e-5), ("int8", 0.05)):
         output = export_model(source, tmp_path / f"{architecture}-{quantize}", quantize=quantize)

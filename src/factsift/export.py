@@ -215,13 +215,13 @@ def _write_export(classifier, directory: Path, quantize: str | None) -> dict:
     _export_fp32(model, tokenizer, settings, raw_path)
     probes = encode_triples(tokenizer, _PROBES, settings.max_length)
     expected = classifier.backend.logits(probes)
-    graph, fp32_diff = _fastest_matching_graph(onnx.load(str(raw_path)), fp32_path, probes, expected)
+    graph_kind, fp32_model, fp32_diff = _fastest_matching_graph(onnx.load(str(raw_path)), fp32_path, probes, expected)
     raw_path.unlink()
-    report = {"fp32_max_logit_diff": fp32_diff, "graph": graph}
+    report = {"fp32_max_logit_diff": fp32_diff, "graph": graph_kind}
     onnx_file = FP32_FILE
     if quantize == "int8":
         onnx_file = INT8_FILE
-        quantize_int8(fp32_path, directory / INT8_FILE)
+        quantize_int8(fp32_model, directory / INT8_FILE)
         fp32_path.unlink()
         report["int8_max_logit_diff"] = _max_diff(directory / INT8_FILE, probes, expected)
     model.config.save_pretrained(directory)
@@ -233,7 +233,8 @@ def _write_export(classifier, directory: Path, quantize: str | None) -> dict:
 
 def _fastest_matching_graph(exported, path: Path, probes: dict[str, np.ndarray], expected: np.ndarray):
     """Save to ``path`` the fastest rewrite of ``exported`` whose logits match torch's on the probes
-    (fused with padding-mask attention, fused, as exported); return its kind and logit difference."""
+    (fused with padding-mask attention, fused, as exported); return its kind, the graph and its logit
+    difference."""
     import onnx
 
     from factsift.onnx_graph import fuse_for_onnxruntime, with_padding_mask_attention
@@ -256,7 +257,7 @@ def _fastest_matching_graph(exported, path: Path, probes: dict[str, np.ndarray],
             differences.append(f"{kind}: {_first_line(error)}")
             continue
         if difference < FP32_TOLERANCE:
-            return kind, difference
+            return kind, graph, difference
         differences.append(f"{kind}: {difference:.2e}")
     path.unlink()
     raise RuntimeError(

@@ -125,14 +125,14 @@ def _remove_dead_nodes(graph: onnx.GraphProto) -> None:
     graph.initializer.extend(initializers)
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
+def quantize_int8(fp32: onnx.ModelProto, int8_path: Path) -> None:
     """Dynamic int8 quantization with int8 weights (per output channel) and activations quantized at
     run time: per token for the feed-forward MatMuls (:func:`per_token_int8`), per tensor for the
     attention (QAttention) and the other MatMuls. Embeddings, the pooler and the classifier stay fp32.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    model = per_token_int8(onnx.load(str(fp32_path)))
+    model = per_token_int8(fp32)
     # quantize_dynamic first rewrites a Gemm as "<name>_MatMul" + Add; the head gains nothing from int8
     head = [name for node in model.graph.node if node.op_type == "Gemm" for name in (node.name, f"{node.name}_MatMul")]
     root = logging.getLogger()

@@ -66,9 +66,8 @@ class OnnxBackend:
     a run labels 30 % more sentences per second than 32).
     """
 
-    def __init__(self, session, path: Path | None = None, tokens_per_run: int = TOKENS_PER_RUN):
+    def __init__(self, session, tokens_per_run: int = TOKENS_PER_RUN):
         self.session = session
-        self.path = path
         self.tokens_per_run = tokens_per_run
         self.input_names = [node.name for node in session.get_inputs()]
 
@@ -88,7 +87,7 @@ class OnnxBackend:
             session = _session(ort, path, threads)
         except Exception as error:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
             raise ModelLoadError(f"cannot load ONNX model {path}: {_first_line(error)}") from error
-        return cls(session, path)
+        return cls(session)
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """Run one tokenized batch; inputs the graph does not declare are not fed."""

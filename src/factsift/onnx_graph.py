@@ -5,7 +5,7 @@ candidate whose logits still match torch, so a rewrite that does not fit an arch
 speed, never correctness.
 
 Measured on models/factsift-minilm, 300 sentences alone, 2 threads: the fusions take fp32 from 252
-to 315 sentences/s, and int8 from about 350 to 680 (benchmarks/speed.py has the full table).
+to 315 sentences/s, and int8 from about 350 to 640 (benchmarks/speed.py has the full table).
 """
 
 from __future__ import annotations

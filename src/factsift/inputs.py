@@ -40,15 +40,16 @@ def encode_triples(tokenizer, triples: Sequence[tuple[str, str, str]], max_lengt
     paired = [i for i, context in enumerate(contexts) if context is not None]
     alone = [i for i, context in enumerate(contexts) if context is None]
     options = {"truncation": "longest_first", "max_length": max_length}
+    groups = [
+        (paired, [[triples[i][0] for i in paired], [contexts[i] for i in paired]]),
+        (alone, [[triples[i][0] for i in alone]]),
+    ]
     features: list[dict | None] = [None] * len(triples)
-    if paired:
-        encoded = tokenizer([triples[i][0] for i in paired], [contexts[i] for i in paired], **options)
-        for row, i in enumerate(paired):
-            features[i] = {name: values[row] for name, values in encoded.items()}
-    if alone:
-        encoded = tokenizer([triples[i][0] for i in alone], **options)
-        for row, i in enumerate(alone):
-            features[i] = {name: values[row] for name, values in encoded.items()}
+    for indices, segments in groups:
+        if indices:
+            encoded = tokenizer(*segments, **options)
+            for row, i in enumerate(indices):
+                features[i] = {name: values[row] for name, values in encoded.items()}
     batch = tokenizer.pad(features, padding=True, return_tensors="np")
     return {name: np.asarray(value, dtype=np.int64) for name, value in batch.items()}
 

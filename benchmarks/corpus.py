@@ -20,7 +20,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,6 +186,16 @@ def is_writer_opinion(ann: MpqaAnnotation) -> bool:
     )
 
 
+def is_weak_writer_opinion(ann: MpqaAnnotation) -> bool:
+    """A substantial writer-sourced subjective expression of low (or unmarked) intensity."""
+    return (
+        ann.kind in (MPQA_DS, MPQA_ES)
+        and ann.source == ("w",)
+        and ann.attrs.get("intensity") not in MPQA_STRONG
+        and "insubstantial" not in ann.attrs
+    )
+
+
 def is_other_speech(ann: MpqaAnnotation) -> bool:
     """A speech event or direct private state whose source is someone other than the writer."""
     return ann.kind in (MPQA_DS, MPQA_OSE) and len(ann.source) > 1
@@ -298,11 +308,13 @@ def mpqa_doc_ids(database: Path) -> list[str]:
     return sorted(f"{path.parent.name}/{path.name}" for path in (database / "man_anns").glob("*/*") if path.is_dir())
 
 
-def build_mpqa(shared: Path) -> tuple[list[Record], Counter[tuple[str, str]]]:
-    """MPQA records plus counts of (derived label, classic subjective/objective) for comparison."""
+def build_mpqa(shared: Path) -> tuple[list[Record], Counter[tuple[str, str]], set[str]]:
+    """MPQA records, counts of (derived label, classic subjective/objective) for comparison, and the
+    ids of "fact" sentences with a weak writer expression, which are kept as context only."""
     database = shared / "data" / "mpqa_1_2" / "database"
     records: list[Record] = []
     comparison: Counter[tuple[str, str]] = Counter()
+    context_only: set[str] = set()
     for doc_id in mpqa_doc_ids(database):
         sentences, groups = mpqa_doc(database, doc_id)
         labels: list[str | None] = []
@@ -313,9 +325,13 @@ def build_mpqa(shared: Path) -> tuple[list[Record], Counter[tuple[str, str]]]:
             label = mpqa_label(sentence, anns)
             classic = "subjective" if any(is_classic_subjective(ann) for ann in anns) else "objective"
             comparison[label, classic] += 1
+            # a "fact" carrying a weak writer expression is unsure either way: context only
+            if label == "fact" and any(map(is_weak_writer_opinion, anns)):
+                context_only.add(f"mpqa/{doc_id}#{len(labels)}")
+                label = None
             labels.append(label)
         records += doc_records("mpqa", doc_id, sentences, labels, split_by_hash(doc_id))
-    return records, comparison
+    return records, comparison, context_only
 
 
 # ---------------------------------------------------------------- CheckThat! 2025 English
@@ -475,7 +491,7 @@ def build_polnear(shared: Path) -> list[Record]:
 # ---------------------------------------------------------------- BABE (SG2)
 
 BABE_LABELS = {"Entirely factual": "fact", "Expresses writer’s opinion": "opinion"}
-BABE_CAP = 1500
+BABE_CAP = 1500  # corpus v1's sample; corpus v2 takes every usable row (--babe-cap 0)
 BABE_TOPIC_ALIASES = {"blm": "black lives matter", "vaccines": "vaccine", "gun-control": "gun control"}
 BABE_HELD_OUT_SHARE = 0.1
 
@@ -508,16 +524,85 @@ def topic_splits(topic_sizes: Counter[str]) -> dict[str, str]:
     return assignment
 
 
-def build_babe(shared: Path) -> list[Record]:
-    """A seeded sample of at most BABE_CAP single-sentence BABE rows, split by topic."""
+def build_babe(shared: Path, cap: int = 0) -> list[Record]:
+    """A seeded sample of at most ``cap`` single-sentence BABE rows (0: all), split by topic."""
     rows = sorted(babe_rows(shared / "data" / "babe" / "final_labels_SG2.csv"))
     random.Random(SEED).shuffle(rows)
-    rows = rows[:BABE_CAP]
+    rows = rows[:cap] if cap else rows
     splits = topic_splits(Counter(topic for _, _, topic in rows))
     return [
         isolated_record("babe", hashlib.sha1(text.encode()).hexdigest()[:12], text, label, splits[topic])
         for text, label, topic in rows
     ]
+
+
+# ---------------------------------------------------------------- commentary (in-domain, LABELS.md)
+
+COMMENTARY_LABELS = {"fact", "quotation", "opinion"}
+
+
+def read_commentary_pages(path: Path) -> dict[str, list[dict]]:
+    """doc_id -> rows in page order (sent_id) of a commentary_*.jsonl file; errors name the line."""
+    pages: dict[str, list[dict]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        row = json.loads(line)
+        if row.get("label") not in COMMENTARY_LABELS | {"skip"} or not isinstance(row.get("text"), str):
+            raise ValueError(f"{path}:{number}: bad row (label {row.get('label')!r})")
+        pages.setdefault(row["doc_id"], []).append(row)
+    return {doc_id: sorted(rows, key=lambda row: row["sent_id"]) for doc_id, rows in pages.items()}
+
+
+def commentary_page(rows: Sequence[dict]) -> tuple[str, list[tuple[int, int]]]:
+    """A page's text (its sentences joined by a space, as commentary_dev's PROVENANCE says to
+    rebuild documents) and each sentence's span in it."""
+    spans, position = [], 0
+    for row in rows:
+        spans.append((position, position + len(row["text"])))
+        position += len(row["text"]) + 1
+    return " ".join(row["text"] for row in rows), spans
+
+
+def build_commentary(shared: Path) -> list[Record]:
+    """commentary_train pages, split 80/10/10 by page; quote state runs across the whole page and
+    ``skip`` rows stay as context only."""
+    pages = read_commentary_pages(shared / "data" / "commentary_train" / "commentary_train.jsonl")
+    records: list[Record] = []
+    for doc_id, rows in sorted(pages.items()):
+        text, spans = commentary_page(rows)
+        labels = [None if row["label"] == "skip" else row["label"] for row in rows]
+        records += doc_records("commentary", doc_id, annotate_spans(text, spans), labels, split_by_hash(doc_id))
+    return records
+
+
+def normalized(text: str) -> str:
+    """Lower-cased words only: the key two copies of one sentence share."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def drop_leaks(records: Sequence[Record], held_out_texts: Iterable[str]) -> tuple[list[Record], Counter[tuple[str, str]]]:
+    """Train records whose text also appears in a dev/test split or in ``held_out_texts``
+    (commentary_dev) removed; returns the kept records and (source, label) counts of those dropped."""
+    held_out = {normalized(text) for text in held_out_texts}
+    held_out |= {normalized(record.raw_text) for record in records if record.split != "train"}
+    kept, dropped = [], Counter()
+    for record in records:
+        if record.split == "train" and normalized(record.raw_text) in held_out:
+            dropped[record.source, record.label] += 1
+        else:
+            kept.append(record)
+    return kept, dropped
+
+
+def repeated_train(records: Sequence[Record], source: str, weight: int) -> list[Record]:
+    """Extra copies (ids suffixed ``~2``, ``~3``...) of ``source``'s train records, ``weight`` in all."""
+    return [replace(record, id=f"{record.id}~{copy}") for copy in range(2, weight + 1)
+            for record in records if record.source == source and record.split == "train"]
+
+
+def commentary_dev_texts(shared: Path) -> list[str]:
+    """Every sentence of commentary_dev (selection only: never trained on)."""
+    pages = read_commentary_pages(shared / "data" / "commentary_dev" / "commentary_dev.jsonl")
+    return [row["text"] for rows in pages.values() for row in rows]
 
 
 # ---------------------------------------------------------------- hand-written hard cases
@@ -589,6 +674,14 @@ def count_table(records: Sequence[Record]) -> str:
     return "\n".join(lines)
 
 
+def dropped_table(dropped: Counter[tuple[str, str]]) -> str:
+    """Markdown table of train records dropped as leaks, by source and label."""
+    lines = ["| source | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
+    for source in sorted({source for source, _ in dropped}):
+        lines.append(f"| {source} | " + " | ".join(str(dropped[source, label]) for label in LABELS) + " |")
+    return "\n".join(lines)
+
+
 def comparison_table(comparison: Counter[tuple[str, str]]) -> str:
     """Markdown cross-table of the derived MPQA label against the README section 4 rule."""
     lines = ["| derived \\ classic | subjective | objective |", "|---|---:|---:|"]
@@ -597,18 +690,21 @@ def comparison_table(comparison: Counter[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def check_table(records: Sequence[Record], paths: Sequence[Path]) -> str:
+def check_table(records: Sequence[Record], paths: Sequence[Path], context_only: set[str]) -> str:
     """Markdown table: agreement of the current derived labels with committed hand labels
-    (``id, derived_label, my_label, note`` files); ``stale`` counts rows whose derived label changed."""
+    (``id, derived_label, my_label, note`` files); ``stale`` counts rows whose derived label changed,
+    and rows whose sentence is now left unlabelled (``context_only`` ids) are counted apart."""
     labels = {record.id: record.label for record in records}
-    lines = ["| hand check | n | agree | agreement | stale |", "|---|---:|---:|---:|---:|"]
+    lines = ["| hand check | n | agree | agreement | stale | now context only |", "|---|---:|---:|---:|---:|---:|"]
     for path in paths:
         rows = read_csv(path)
-        if missing := [row["id"] for row in rows if row["id"] not in labels]:
-            raise ValueError(f"{path}: ids not in the corpus: {missing[:5]}")
-        agree = sum(labels[row["id"]] == row["my_label"] for row in rows)
-        stale = sum(labels[row["id"]] != row["derived_label"] for row in rows)
-        lines.append(f"| {path.name} | {len(rows)} | {agree} | {agree / len(rows):.1%} | {stale} |")
+        if unknown := [row["id"] for row in rows if row["id"] not in labels and row["id"] not in context_only]:
+            raise ValueError(f"{path}: ids not in the corpus: {unknown[:5]}")
+        rows_in = [row for row in rows if row["id"] in labels]
+        agree = sum(labels[row["id"]] == row["my_label"] for row in rows_in)
+        stale = sum(labels[row["id"]] != row["derived_label"] for row in rows_in)
+        lines.append(f"| {path.name} | {len(rows_in)} | {agree} | {agree / len(rows_in):.1%} | {stale} | "
+                     f"{len(rows) - len(rows_in)} |")
     return "\n".join(lines)
 
 
@@ -617,6 +713,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="the shared folder holding data/")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "corpus", help="output folder for the JSONL splits")
+    parser.add_argument("--commentary-weight", type=int, default=2,
+                        help="write each commentary train sentence N times (in-domain up-weighting; dev/test once)")
+    parser.add_argument("--babe-cap", type=int, default=0, help="sample at most N BABE rows (0: all usable rows)")
     parser.add_argument(
         "--propose-quotes",
         action="store_true",
@@ -634,20 +733,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         count = propose_quote_decisions(args.shared, args.out / "quote_proposals.csv")
         print(f"{count} undecided sentences -> {args.out / 'quote_proposals.csv'}")
         return
-    mpqa, comparison = build_mpqa(args.shared)
+    mpqa, comparison, mpqa_context_only = build_mpqa(args.shared)
     records = [
         *mpqa,
         *build_checkthat(args.shared),
         *build_polnear(args.shared),
-        *build_babe(args.shared),
+        *build_babe(args.shared, args.babe_cap),
+        *build_commentary(args.shared),
         *build_hard_cases(HARD_CASES),
     ]
+    records, dropped = drop_leaks(records, commentary_dev_texts(args.shared))
+    records += repeated_train(records, "commentary", args.commentary_weight)
     write_splits(records, args.out)
     print(count_table(records))
+    print("\nTrain sentences dropped because their text is in a dev/test split or commentary_dev:\n")
+    print(dropped_table(dropped))
     print("\nMPQA derived label vs README section 4 subjective rule (sentences):\n")
     print(comparison_table(comparison))
     print()
-    print(check_table(records, sorted(HAND_DATA.glob("*_label_check.csv"))))
+    print(f"\nMPQA 'fact' sentences with a weak writer expression, kept as context only: {len(mpqa_context_only)}\n")
+    print(check_table(records, sorted(HAND_DATA.glob("*_label_check.csv")), mpqa_context_only))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ Systems, all scored on the test split (never used for training or model selectio
 - rules + TextBlob: the quote rules first, TextBlob for the rest.
 
 Prints: three-way macro-F1 and per-class F1, binary opinion-vs-rest macro-F1 (the CheckThat!
-metric) on the whole test split and on its CheckThat! part, prediction time per 1,000 sentences
+metric) on the whole test split and on its CheckThat! part, three-way macro-F1 on commentary_dev
+(pages run as documents, see commentary_dev.py; a selection set, so not a test figure), prediction time per 1,000 sentences
 (ratio to TF-IDF, measured in this run), and quotation precision/recall on the hand-decided
 held-out sentences (hand-written hard cases and hand-checked CheckThat! sentences with quote
 marks), where scare quotes and quoted titles count as negatives.
@@ -29,6 +30,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import sys
+
 import numpy as np
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
@@ -36,6 +39,8 @@ from factsift import Classifier
 from factsift.segment import split_sentences
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import commentary_dev  # noqa: E402
 LABELS = ["fact", "quotation", "opinion"]
 QUOTE_VERBS_FILE = REPO.parent / "shared" / "data" / "ggt_quote_verbs" / "quote_verb_list.txt"
 QUOTE_MARK = re.compile("[\"“”«»]")
@@ -175,13 +180,20 @@ def main() -> None:
     decided = hand_decided(test)
     scare = [i for i, r in enumerate(test) if r["subset"] in ("hard:scare_quote", "hard:quoted_title")]
 
+    pages, page_gold = commentary_dev.load_pages()
+    page_gold_labels = [item.label for item in page_gold]
     results = {}
     for name, predict in systems.items():
         start = time.perf_counter()
         predicted = predict(test)
         seconds = time.perf_counter() - start
+        if predict is systems[next(iter(systems))]:  # the model as users run it: whole pages through label_texts
+            on_pages, _ = commentary_dev.predict_with_classifier(classifier, pages, page_gold)
+        else:
+            on_pages = commentary_dev.predict_with_rows(predict, pages, page_gold)
         results[name] = {
             **scores(gold, predicted),
+            "commentary_dev": commentary_dev.commentary_scores(page_gold_labels, on_pages),
             "checkthat_binary_macro_f1": scores([gold[i] for i in checkthat], [predicted[i] for i in checkthat])[
                 "binary_macro_f1"],
             "quotation_prf": quotation_scores([gold[i] for i in decided], [predicted[i] for i in decided]),
@@ -198,12 +210,18 @@ def main() -> None:
     per_source = ", ".join(f"{s}: {n}" for s, n in sorted(Counter(r["source"] for r in test).items()))
     print(f"test split: {len(test)} sentences ({per_source}); "
           f"CheckThat! part: {len(checkthat)}; hand-decided quote set: {len(decided)} ({len(scare)} scare quotes/titles)\n")
-    print("| system | 3-way macro-F1 | F1 fact | F1 quotation | F1 opinion | binary macro-F1 (all) | binary macro-F1 (CheckThat!) | s / 1,000 sent. | time vs TF-IDF |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| system | 3-way macro-F1 | F1 fact | F1 quotation | F1 opinion | binary macro-F1 (all) | binary macro-F1 (CheckThat!) | commentary_dev macro-F1 | s / 1,000 sent. | time vs TF-IDF |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['macro_f1']:.3f} | {r['f1_fact']:.3f} | {r['f1_quotation']:.3f} | {r['f1_opinion']:.3f} | "
-              f"{r['binary_macro_f1']:.3f} | {r['checkthat_binary_macro_f1']:.3f} | {r['seconds_per_1000']:.2f} | "
-              f"{r['seconds_per_1000'] / results[baseline]['seconds_per_1000']:.1f}x |")
+              f"{r['binary_macro_f1']:.3f} | {r['checkthat_binary_macro_f1']:.3f} | {r['commentary_dev']['macro_f1']:.3f} | "
+              f"{r['seconds_per_1000']:.2f} | {r['seconds_per_1000'] / results[baseline]['seconds_per_1000']:.1f}x |")
+    print(f"\ncommentary_dev ({len(pages)} pages, {len(page_gold)} sentences; used for selection):\n")
+    print("| system | macro-F1 | opinion recall | fact precision | quotation F1 |")
+    print("|---|---|---|---|---|")
+    for name, r in results.items():
+        c = r["commentary_dev"]
+        print(f"| {name} | {c['macro_f1']:.3f} | {c['opinion_recall']:.3f} | {c['fact_precision']:.3f} | {c['quotation_f1']:.3f} |")
     print("\nQuotation on hand-decided held-out sentences (scare quotes and quoted titles are negatives):\n")
     print("| system | precision | recall | F1 | scare quotes/titles not called quotation |")
     print("|---|---|---|---|---|")

@@ -81,6 +81,13 @@ def test_context_changes_the_scores(sharp):
     assert rows_differ(alone, framed)
 
 
+def test_a_model_trained_on_sentences_alone_ignores_given_context(sharp):
+    sentence_only = with_window(sharp, 0)
+    framed = sentence_only.predict_proba(["Prices rose."], ["“It is a disaster,” she said."], ["Nobody cared."])
+    assert_rows_close(framed, sentence_only.predict_proba(["Prices rose."]))
+    assert rows_differ(framed, sharp.predict_proba(["Prices rose."], ["“It is a disaster,” she said."], ["Nobody cared."]))
+
+
 def test_context_window_decides_the_neighbours_in_label_text(sharp):
     text = "Prices rose. “It is a disaster,” she said. Nobody cared. The end came soon."
     windows = [[r.scores for r in with_window(sharp, w).label_text(text)] for w in (0, 1, 2)]

@@ -218,9 +218,14 @@ class Classifier:
         return softmax(self._logits(triples, batch_size, progress), self.settings.temperature).astype(np.float32)
 
     def _logits(self, triples: list[tuple[str, str, str]], batch_size: int, progress: bool) -> np.ndarray:
-        """Raw logits for (sentence, before, after) triples, batched by length, in input order."""
+        """Raw logits for (sentence, before, after) triples, batched by length, in input order.
+
+        A model trained on sentences alone (``context_window`` 0) never sees the given context.
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if self.settings.context_window == 0:
+            triples = [(sentence, "", "") for sentence, _, _ in triples]
         output = np.zeros((len(triples), len(self.labels)), dtype=np.float32)
         order = np.argsort([input_length(triple) for triple in triples], kind="stable")
         starts = range(0, len(order), batch_size)

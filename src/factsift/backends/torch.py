@@ -1,43 +1,13 @@
-"""Backends turn a batch of token ids into logits; the Classifier does everything else."""
+"""The torch backend: a ``transformers`` sequence-classification model run with torch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
 
-
-class Backend(Protocol):
-    """Computes classifier logits for one tokenized batch."""
-
-    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature`` (float64, numerically stable)."""
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
-    exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Hide transformers' per-load progress bars and load reports while factsift loads or saves."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
+from factsift.errors import ModelLoadError, first_line
 
 
 def resolve_device(device: str) -> torch.device:
@@ -67,3 +37,26 @@ class TorchBackend:
 
     def save(self, directory: Path) -> None:
         self.model.save_pretrained(directory)
+
+    @classmethod
+    def load(cls, source: str, device: str) -> TorchBackend:
+        """Load the weights of a model directory or Hub id in float32 onto ``device``."""
+        return cls(_load_model(source), resolve_device(device))
+
+
+def _load_model(source: str) -> torch.nn.Module:
+    from safetensors import SafetensorError
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            source, dtype=torch.float32, output_loading_info=True
+        )
+    except (OSError, ValueError, RuntimeError, SafetensorError) as error:
+        raise ModelLoadError(f"cannot load model weights from {source!r}: {first_line(error)}") from error
+    if info.get("missing_keys"):
+        raise ModelLoadError(
+            f"{source!r} has no trained classification head (missing {sorted(info['missing_keys'])[:3]}); "
+            "fine-tune it first with `factsift train --base-model ...`"
+        )
+    return model

@@ -265,8 +265,4 @@ def _load_backend(source: str, settings: ModelSettings, backend: str, device: st
         from factsift.backends.onnx import OnnxBackend
 
         return OnnxBackend.load(Path(source), settings, threads)
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-    return TorchBackend.load(source, device)
+    return TorchBackend.load(source, device, threads)

@@ -39,8 +39,11 @@ class TorchBackend:
         self.model.save_pretrained(directory)
 
     @classmethod
-    def load(cls, source: str, device: str) -> TorchBackend:
-        """Load the weights of a model directory or Hub id in float32 onto ``device``."""
+    def load(cls, source: str, device: str, threads: int | None = None) -> TorchBackend:
+        """Load the weights of a model directory or Hub id in float32 onto ``device``; ``threads`` sets
+        torch's process-wide CPU thread count."""
+        if threads is not None:
+            torch.set_num_threads(threads)
         return cls(_load_model(source), resolve_device(device))
 
 

@@ -52,7 +52,7 @@ def test_ship_in_place_adds_int8_onnx_and_float16_weights(shipped):
     assert report.output == directory
     settings = json.loads((directory / "factsift.json").read_text())
     assert settings["onnx_file"] == INT8_FILE and settings["context_window"] == 0
-    assert settings["extra"]["export"]["quantize"] == "int8"
+    assert settings["extra"]["export"]["quantize"] == "int8" and settings["extra"]["export"]["source"] == str(directory)
     assert safetensors_dtypes(directory) == {"F16"}
     assert report.file_mb["model.safetensors"] < report.file_mb[INT8_FILE] * 4
     assert [p.name for p in directory.parent.iterdir()] == ["model"]  # no staging left

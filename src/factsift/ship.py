@@ -47,6 +47,7 @@ class ShipReport:
     speed_sentences: int
     float32_per_s: float
     int8_per_s: float
+    threads: int
 
 
 def ship_model(
@@ -73,7 +74,7 @@ def ship_model(
     staging = output.parent / f".{output.name}.{uuid.uuid4().hex[:12]}.tmp"
     shutil.copytree(source, staging)
     try:
-        report = _ship(staging, checks)
+        report = _ship(staging, checks, source)
         replace_dir(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -81,12 +82,14 @@ def ship_model(
     return ShipReport(output=output, **report)
 
 
-def _ship(directory: Path, checks: dict[str, list[Triple]]) -> dict:
+def _ship(directory: Path, checks: dict[str, list[Triple]], source: Path) -> dict:
     from factsift.export import write_onnx
     from factsift.model import Classifier
 
     float32 = Classifier.from_pretrained(directory, device="cpu", backend="torch")
-    write_onnx(float32, directory, "int8").save(directory)
+    settings = write_onnx(float32, directory, "int8")
+    settings.extra["export"]["source"] = str(source)  # not the staging directory it was written in
+    settings.save(directory)
     save_float16_weights(directory)
     int8 = Classifier.from_pretrained(directory, device="cpu", backend="onnx")
     float16 = Classifier.from_pretrained(directory, device="cpu", backend="torch")
@@ -103,6 +106,7 @@ def _ship(directory: Path, checks: dict[str, list[Triple]]) -> dict:
         "speed_sentences": len(timed),
         "float32_per_s": _sentences_per_second(float32, timed),
         "int8_per_s": _sentences_per_second(int8, timed),
+        "threads": int8.backend.session.get_session_options().intra_op_num_threads,
     }
     card = directory / CARD_FILE
     text = card.read_text(encoding="utf-8") if card.is_file() else ""
@@ -167,7 +171,8 @@ def _card_section(report: dict) -> str:
     )
     speed = (
         f"Speed on the {report['speed_sentences']:,} sentences of the largest set, one process, "
-        f"{os.cpu_count()} CPUs: torch float32 {report['float32_per_s']:.0f} sentences/s, int8 ONNX "
+        f"{os.cpu_count()} CPUs, {report['threads']} threads, load average {os.getloadavg()[0]:.1f}: "
+        f"torch float32 {report['float32_per_s']:.0f} sentences/s, int8 ONNX "
         f"{report['int8_per_s']:.0f} sentences/s ({report['int8_per_s'] / report['float32_per_s']:.1f}x).\n"
         if report["speed_sentences"] else ""
     )

@@ -9,9 +9,12 @@ baseline a user would write and the one every ratio is to; (a') the same pipelin
 (c) factsift ONNX fp32; (d) factsift ONNX int8 (both exported into a temp dir during the run).
 Factsift runs twice: on the sentence alone (the pipeline's input, a like-for-like speed
 comparison) and with its neighbours as context (what ``label_text`` does; skipped when the model
-has ``context_window`` 0).
+has ``context_window`` 0). Last, (e) ``factsift label`` end to end with its default backend (the
+int8 ONNX file of the shipped form) and with ``--backend torch``, on the timed sentences written as
+text files: model load, reading, segmentation, context, labelling and writing JSONL all timed.
 
-Timed sentences come from ../shared/examples/commentary_taiwan.txt and, when built
+Timed sentences come from ../shared/examples/commentary_taiwan.txt (examples/commentary.txt
+without ../shared) and, when built
 (benchmarks/corpus.py), a seeded sample of build/corpus/test.jsonl. After timing, each
 configuration labels the whole test split (never used for training or model selection) once:
 agreement is the share of its labels equal to torch fp32's on the same input, macro-F1 is
@@ -35,9 +38,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "models" / "factsift-minilm"
-EXAMPLE = REPO.parent / "shared" / "examples" / "commentary_taiwan.txt"
+SHARED_EXAMPLE = REPO.parent / "shared" / "examples" / "commentary_taiwan.txt"
+EXAMPLE = SHARED_EXAMPLE if SHARED_EXAMPLE.is_file() else REPO / "examples" / "commentary.txt"
 CORPUS_TEST = REPO / "build" / "corpus" / "test.jsonl"
 SEED = 13
+FILES = "files"  # the input kind of the `factsift label` end-to-end rows
+CLI_DEFAULT = "`factsift label` (default backend)"
+CLI_TORCH = "`factsift label --backend torch`"
+INPUT_NAMES = {False: "sentence", True: "in context", FILES: "files → JSONL"}
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -87,10 +95,12 @@ def worker(spec: dict) -> dict:
 
     from factsift.model import Classifier
 
-    texts, before, after = read_inputs(spec["inputs"], spec["context"])
-    batch_size = spec["batch_size"]
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])  # factsift's ONNX sessions follow torch's thread count
+    if spec["backend"] == "cli":
+        return cli_worker(spec)
+    texts, before, after = read_inputs(spec["inputs"], spec["context"])
+    batch_size = spec["batch_size"]
     baseline_mb = peak_rss_mb()
 
     start = time.perf_counter()
@@ -122,6 +132,44 @@ def worker(spec: dict) -> dict:
     peak_mb = peak_rss_mb()
     return {"labels": label(*read_inputs(spec["evaluation"], spec["context"])), "seconds": min(passes),
             "load_s": load_s, "threads": threads, "peak_mb": peak_mb, "delta_mb": peak_mb - baseline_mb}
+
+
+def cli_worker(spec: dict) -> dict:
+    """Time ``factsift label DOCS --output FILE`` in this process: loading the model, reading the files,
+    segmentation, context, labelling and writing JSONL, all counted."""
+    from factsift.cli import main as factsift_main
+
+    baseline_mb = peak_rss_mb()
+    output = Path(spec["output"])
+    command = ["label", spec["inputs"], "--model", spec["model"], "--backend", spec["cli_backend"],
+               "--output", str(output), "--overwrite", "--no-progress", "--batch-size", str(spec["batch_size"])]
+    if spec["threads"]:
+        command += ["--threads", str(spec["threads"])]
+    passes = []
+    for _ in range(spec["repeat"] + 1):  # the first pass warms the file cache and the imports
+        start = time.perf_counter()
+        if factsift_main(command) != 0:
+            raise SystemExit(f"factsift {' '.join(command)} failed")
+        passes.append(time.perf_counter() - start)
+    with output.open(encoding="utf-8") as stream:
+        rows = sorted((json.loads(line) for line in stream), key=lambda r: (r["doc_id"], r["sentence_index"]))
+    peak_mb = peak_rss_mb()
+    return {"labels": [row["label"] for row in rows], "seconds": min(passes[1:]), "load_s": float("nan"),
+            "threads": spec["threads"] or torch_threads(), "peak_mb": peak_mb, "delta_mb": peak_mb - baseline_mb}
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def write_documents(rows: list[dict], directory: Path, per_document: int = 10) -> None:
+    """The timed sentences as text files of ``per_document`` sentences each, for ``factsift label``."""
+    directory.mkdir()
+    for number, start in enumerate(range(0, len(rows), per_document)):
+        text = " ".join(row["text"] for row in rows[start : start + per_document])
+        (directory / f"doc-{number:05d}.txt").write_text(text + "\n", encoding="utf-8")
 
 
 def read_inputs(path: str, context: bool) -> tuple[list[str], list[str] | None, list[str] | None]:
@@ -204,8 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     from factsift.model import load_settings
 
     settings = load_settings(str(args.model))
-    if settings.onnx_file:
-        parser.error(f"--model {args.model} is an ONNX export; pass the torch model it was exported from")
+    if not (args.model / "model.safetensors").is_file():
+        parser.error(f"--model {args.model} has no torch weights; pass the torch model it was exported from")
     args.load_before = os.getloadavg()[0]
     rows, source = load_inputs(args.sentences, settings.context_window)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -242,16 +290,28 @@ def benchmark(args, settings, rows: list[dict], source: str, tokenizer, work: Pa
             ("factsift ONNX fp32", "onnx", str(exports["fp32"]), context),
             ("factsift ONNX int8", "onnx", str(exports["int8"]), context),
         ]
+    # `factsift label` end to end, as users run it: the shipped form's default backend (int8 ONNX; the
+    # int8 export above when --model has none yet) and --backend torch, its agreement reference
+    documents = work / "documents"
+    write_documents(rows, documents)
+    default_model = args.model if settings.onnx_file else exports["int8"]
+    configs += [
+        (CLI_DEFAULT, "cli:auto", str(default_model), FILES),
+        (CLI_TORCH, "cli:torch", str(args.model), FILES),
+    ]
     results = []
     for name, backend, model, context in configs:
-        spec = {"name": name, "backend": backend.removesuffix("-unbatched"), "batched": "unbatched" not in backend,
-                "model": model, "context": context, "inputs": str(inputs), "evaluation": str(evaluation),
+        spec = {"name": name, "backend": backend.removesuffix("-unbatched").partition(":")[0],
+                "cli_backend": backend.partition(":")[2], "batched": "unbatched" not in backend,
+                "model": model, "context": context, "inputs": str(documents if context == FILES else inputs),
+                "output": str(work / "labels.jsonl"), "evaluation": str(evaluation),
                 "batch_size": args.batch_size, "threads": args.threads, "repeat": args.repeat}
         results.append((name, context, run_worker(spec)))
-        print(f"  done: {name} ({'in context' if context else 'sentence'})", file=sys.stderr, flush=True)
+        print(f"  done: {name} ({INPUT_NAMES[context]})", file=sys.stderr, flush=True)
 
     baseline = args.sentences / results[0][2]["seconds"]
-    reference = {context: result["labels"] for name, context, result in results if name == "factsift torch fp32"}
+    reference = {context: result["labels"] for name, context, result in results
+                 if name in ("factsift torch fp32", CLI_TORCH)}
     tokens = {context: mean_tokens(tokenizer, rows, context, settings.max_length) for context in modes}
     size = {name: sum(p.stat().st_size for p in exports[name].glob("*.onnx")) / 1e6 for name in ("fp32", "int8")}
     scored = "the test split" if evaluation_rows is not rows else "the timed sentences (test split not built)"
@@ -272,12 +332,18 @@ def benchmark(args, settings, rows: list[dict], source: str, tokenizer, work: Pa
           "| agreement vs torch fp32 | macro-F1 |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, context, result in results:
-        speed = args.sentences / result["seconds"]
-        agree = sum(a == b for a, b in zip(result["labels"], reference[context])) / len(evaluation_rows)
-        f1 = macro_f1(evaluation_rows, result["labels"], settings.labels)
-        print(f"| {name} | {'in context' if context else 'sentence'} | {speed:.1f} | {speed / baseline:.2f} "
-              f"| {result['load_s']:.1f} | {result['peak_mb']:.0f} | {result['delta_mb']:.0f} | {agree:.2%} "
+        counted = len(result["labels"]) if context == FILES else args.sentences
+        speed = counted / result["seconds"]
+        agree = sum(a == b for a, b in zip(result["labels"], reference[context])) / len(reference[context])
+        f1 = None if context == FILES else macro_f1(evaluation_rows, result["labels"], settings.labels)
+        load = "in time" if context == FILES else f"{result['load_s']:.1f}"
+        print(f"| {name} | {INPUT_NAMES[context]} | {speed:.1f} | {speed / baseline:.2f} "
+              f"| {load} | {result['peak_mb']:.0f} | {result['delta_mb']:.0f} | {agree:.2%} "
               f"| {'—' if f1 is None else f'{f1:.3f}'} |")
+    print(f"\n`factsift label` rows: the timed sentences written as {len(list(documents.iterdir()))} text files of 10 "
+          "sentences, labelled by `factsift label DIR --output FILE` in-process (model load, reading, "
+          "segmentation, context, labelling and writing JSONL all timed; sentences as the segmenter finds them, "
+          f"{len(results[-1][2]['labels'])}); its agreement is with `--backend torch` on the same files.")
     print("\nΔ RSS: peak resident memory above the worker's own after importing torch, transformers and "
           "onnxruntime (model + inference), measured after timing. Agreement is with torch fp32 on the same "
           "input. On a CPU shared with other processes, torch's OpenMP threads spin-wait and can run several "

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from conftest import (  # noqa: E402
@@ -17,8 +16,9 @@ from conftest import (  # noqa: E402
 )
 
 from factsift import Classifier, ModelLoadError  # noqa: E402
+from factsift.backends.onnx import ONNXRUNTIME_MISSING, OnnxBackend  # noqa: E402
 from factsift.export import (  # noqa: E402
-    FP32_FILE, GRAPH_AS_EXPORTED, GRAPH_FUSED, GRAPH_QUANTIZABLE_ATTENTION, INT8_FILE, ONNX_MISSING, OnnxBackend,
+    FP32_FILE, GRAPH_AS_EXPORTED, GRAPH_FUSED, GRAPH_QUANTIZABLE_ATTENTION, INT8_FILE, ONNX_MISSING,
     describe_export, export_model,
 )
 
@@ -174,7 +174,9 @@ def test_int8_export_loads_and_mostly_agrees(int8_dir, three_layer_model_dir):
     assert ops.count("MatMulInteger") == 3
     assert ops.count("MatMulIntegerToFloat") == 3 * 2
     assert ops.count("MatMul") == 2  # pooler and classifier, fp32
-    assert "Gather" in ops and "DequantizeLinear" not in ops  # fp32 embeddings
+    assert "Gather" in ops and "DequantizeLinear" not in ops  # embeddings looked up, not quantized
+    tables = {t.name: t.data_type for t in onnx.load(str(int8_dir / INT8_FILE)).graph.initializer}
+    assert [dtype for name, dtype in tables.items() if "word_embeddings" in name] == [onnx.TensorProto.FLOAT16]
     summary = describe_export(int8_dir)
     assert summary.startswith(f"{INT8_FILE}, ") and f"graph {GRAPH_QUANTIZABLE_ATTENTION};" in summary
     assert "max logit difference from torch on the check sentences: fp32 " in summary and ", int8 " in summary
@@ -194,7 +196,7 @@ def test_torch_backend_on_onnx_only_dir_is_refused(onnx_dir):
 
 
 def test_onnx_backend_without_onnx_file_is_refused(tiny_model_dir):
-    with pytest.raises(ModelLoadError, match="has no ONNX file; create one with `factsift export`"):
+    with pytest.raises(ModelLoadError, match="has no ONNX file; add one with `python benchmarks/ship_model.py"):
         Classifier.from_pretrained(tiny_model_dir, backend="onnx")
 
 
@@ -252,14 +254,16 @@ def test_export_rejects_bad_arguments(tiny_model_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_onnxruntime_gives_install_hint(onnx_dir, tiny_model_dir, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
-    with pytest.raises(ImportError, match=r"pip install 'factsift\[onnx\]'") as error:
+def test_missing_onnx_gives_install_hint(onnx_dir, tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` fail
+    with pytest.raises(ImportError, match=r"pip install 'factsift\[export\]'") as error:
         export_model(tiny_model_dir, tmp_path / "out")
     assert str(error.value) == ONNX_MISSING
     assert not (tmp_path / "out").exists()
-    with pytest.raises(ModelLoadError, match=r"pip install 'factsift\[onnx\]'"):  # the CLI reports these
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(ModelLoadError, match="needs onnxruntime") as error:  # the CLI reports these
         Classifier.from_pretrained(onnx_dir)
+    assert str(error.value) == ONNXRUNTIME_MISSING
 
 
 OTHER_ENCODERS = {  # no token types; own position ids

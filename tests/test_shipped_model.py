@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 import factsift
 from factsift import Classifier
-from factsift.model import default_model_path
+from factsift.backends.onnx import OnnxBackend
+from factsift.backends.torch import TorchBackend
+from factsift.model import default_model_path, load_settings
 
 pytestmark = pytest.mark.shipped
 
@@ -68,23 +73,22 @@ def test_short_opinion_after_a_quotation():
     assert [s.label for s in result] == ["quotation", "opinion"]
 
 
-@pytest.fixture(scope="module")
-def shipped_int8(tmp_path_factory) -> Classifier:
-    pytest.importorskip("onnxruntime")
-    from factsift.export import export_model
-    from factsift.model import default_model_path
-
-    return Classifier.from_pretrained(export_model(default_model_path(), tmp_path_factory.mktemp("int8") / "m", "int8"))
+HARD_CASES = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "hard_cases.jsonl"
 
 
-def test_int8_export_labels_the_hard_cases_like_fp32(shipped, shipped_int8):
-    import json
-    from pathlib import Path
-
-    cases = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "hard_cases.jsonl"
-    texts = [json.loads(line)["text"] for line in cases.read_text(encoding="utf-8").splitlines()]
-    fp32 = [sentence.label for document in shipped.label_texts(texts) for sentence in document]
-    int8 = [sentence.label for document in shipped_int8.label_texts(texts) for sentence in document]
-    assert len(fp32) == len(int8) > 150
-    # 180 of 184 agree here (near-ties are common in the hard cases); benchmarks/speed.py: 99.3 % of 2,322
-    assert sum(a == b for a, b in zip(fp32, int8)) / len(fp32) >= 0.95
+def test_int8_onnx_file_agrees_with_torch_float32_on_the_hard_cases():
+    settings = load_settings(str(default_model_path()))
+    if settings.onnx_file is None:
+        pytest.skip(
+            f"{default_model_path()}/factsift.json names no onnx_file yet: the int8 export is added by "
+            "`python benchmarks/ship_model.py models/factsift-minilm` when the model is shipped"
+        )
+    int8 = Classifier.from_pretrained(device="cpu")
+    fp32 = Classifier.from_pretrained(device="cpu", backend="torch")
+    assert isinstance(int8.backend, OnnxBackend) and isinstance(fp32.backend, TorchBackend)
+    texts = [json.loads(line)["text"] for line in HARD_CASES.read_text(encoding="utf-8").splitlines()]
+    expected = [sentence.label for document in fp32.label_texts(texts) for sentence in document]
+    got = [sentence.label for document in int8.label_texts(texts) for sentence in document]
+    assert len(got) == len(expected) > 150
+    # near-ties are common in the hard cases; the model card records the agreement on the test split
+    assert sum(a == b for a, b in zip(got, expected)) / len(expected) >= 0.95

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from factsift import writers
+from factsift import __version__, writers
 from factsift.data import Columns, load_data
 from factsift.documents import STDIN, Document, iter_documents
 from factsift.evaluate import evaluate
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="factsift", description="Label each sentence of news commentary as fact, quotation or opinion."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_label_command(commands)
     _add_train_command(commands)
@@ -97,7 +98,8 @@ def _add_label_command(commands) -> None:
     )
     label.add_argument(
         "--backend", choices=("auto", "torch", "onnx"), default="auto",
-        help="auto: ONNX when the model directory has an export (default: auto)",
+        help="auto: the model directory's ONNX export (the shipped model's int8 file) on CPU when it has one, "
+        "else torch; torch: the safetensors weights (default: auto)",
     )
     _add_device_flag(label)
     _add_batch_size_flag(label)

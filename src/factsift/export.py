@@ -1,7 +1,8 @@
-"""ONNX export (fp32 or int8) of a factsift model directory, and the onnxruntime backend.
+"""ONNX export (fp32 or int8) of a factsift model directory.
 
 ``export_model`` writes a normal factsift model directory whose ``factsift.json`` names the ONNX
-file; ``Classifier.from_pretrained(directory)`` then runs it with :class:`OnnxBackend`. The
+file; ``Classifier.from_pretrained(directory)`` then runs it with
+:class:`factsift.backends.onnx.OnnxBackend`. The
 directory holds no torch weights: it is for inference only (keep the original to fine-tune).
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from factsift.backends.onnx import OnnxBackend
+from factsift.errors import ModelLoadError, first_line
+from factsift.fileio import replace_dir
 from factsift.inputs import encode_triples
-from factsift.model import ModelLoadError, _first_line
 from factsift.settings import ModelSettings
 
-ONNX_MISSING = "ONNX export needs onnxruntime and onnx: pip install 'factsift[onnx]'"
+ONNX_MISSING = "ONNX export needs onnx and onnxscript: pip install 'factsift[export]'"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model_int8.onnx"
 QUANTIZE_CHOICES = (None, "int8")
@@ -33,8 +35,6 @@ CARD_FILE = "README.md"
 # An fp32 export must reproduce the torch logits this closely on the probe inputs.
 FP32_TOLERANCE = 1e-4
 OPSET = 18
-# Tokens (rows x padded length) per onnxruntime run; see OnnxBackend.
-TOKENS_PER_RUN = 256
 # What export_model wrote as the fp32 graph, fastest first (recorded in factsift.json and the card).
 GRAPH_QUANTIZABLE_ATTENTION = "fused, padding-mask attention"
 GRAPH_FUSED = "fused"
@@ -42,7 +42,7 @@ GRAPH_AS_EXPORTED = "as exported"
 
 
 class OnnxUnavailableError(ModelLoadError, ImportError):
-    """onnxruntime / onnx are not installed (an ImportError, and a ModelLoadError for callers that load)."""
+    """onnx / onnxscript are not installed (an ImportError, and a ModelLoadError for the CLI)."""
 
 
 # Probe inputs: checked after export (with and without context, so token_type_ids carry 1s).
@@ -58,91 +58,13 @@ _PROBES = [
 ]
 
 
-class OnnxBackend:
-    """Classifier logits from an ONNX graph run by an ``onnxruntime.InferenceSession`` on CPU.
-
-    A batch is run in slices of about ``tokens_per_run`` tokens, each cut to its own longest row:
-    on CPU, small slices keep activations in cache (measured on MiniLM int8, one thread: 8 sentences
-    a run labels 30 % more sentences per second than 32).
-    """
-
-    def __init__(self, session, tokens_per_run: int = TOKENS_PER_RUN):
-        self.session = session
-        self.tokens_per_run = tokens_per_run
-        self.input_names = [node.name for node in session.get_inputs()]
-
-    @classmethod
-    def load(cls, directory: Path, settings: ModelSettings, threads: int | None = None) -> OnnxBackend:
-        """Open the ONNX file named by ``settings.onnx_file`` in ``directory``."""
-        if settings.onnx_file is None:
-            raise ModelLoadError(f"{directory} has no ONNX file; create one with `factsift export`")
-        path = Path(directory) / settings.onnx_file
-        if not path.is_file():
-            raise ModelLoadError(
-                f"{directory}: factsift.json names ONNX file {settings.onnx_file!r}, which is missing; "
-                "create one with `factsift export`"
-            )
-        ort = _import_onnxruntime()
-        try:
-            session = _session(ort, path, threads)
-        except Exception as error:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
-            raise ModelLoadError(f"cannot load ONNX model {path}: {_first_line(error)}") from error
-        return cls(session)
-
-    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """Run one tokenized batch; inputs the graph does not declare are not fed."""
-        missing = [name for name in self.input_names if name not in batch]
-        if missing:
-            raise ValueError(f"the ONNX graph needs inputs {missing}, which the tokenizer did not produce")
-        feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self.input_names}
-        rows, width = feed[self.input_names[0]].shape
-        step = max(1, self.tokens_per_run // max(width, 1))
-        mask = batch.get("attention_mask")
-        outputs = []
-        for start in range(0, rows, step):
-            part = {name: array[start : start + step] for name, array in feed.items()}
-            if mask is not None:  # drop padding columns no row of this slice uses
-                used = int(np.flatnonzero(mask[start : start + step].any(axis=0)).max(initial=0)) + 1
-                part = {name: array[:, :used] for name, array in part.items()}
-            outputs.append(self.session.run(None, {n: np.ascontiguousarray(a) for n, a in part.items()})[0])
-        return np.concatenate(outputs).astype(np.float32, copy=False)
-
-
-def default_threads() -> int:
-    """Threads for one session: torch's own choice (physical cores, or $OMP_NUM_THREADS)."""
-    return max(1, torch.get_num_threads())
-
-
-def _session(ort, path: Path, threads: int | None):
-    return ort.InferenceSession(str(path), _session_options(ort, threads), providers=["CPUExecutionProvider"])
-
-
-def _session_options(ort, threads: int | None):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or default_threads()
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # errors only
-    return options
-
-
-def _import_onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise OnnxUnavailableError(ONNX_MISSING) from error
-    return onnxruntime
-
-
 def _import_onnx():
     try:
         import onnx
-        import onnxruntime
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError as error:
         raise OnnxUnavailableError(ONNX_MISSING) from error
-    return onnx, onnxruntime
+    return onnx
 
 
 # ---- export --------------------------------------------------------------------------------------
@@ -180,7 +102,7 @@ def export_model(
     try:
         report = _write_export(classifier, staging, quantize)
         (staging / CARD_FILE).write_text(_model_card(classifier.source, quantize, report), encoding="utf-8")
-        _replace_dir(staging, output)
+        replace_dir(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -204,8 +126,19 @@ def describe_export(directory: str | os.PathLike) -> str:
 
 
 def _write_export(classifier, directory: Path, quantize: str | None) -> dict:
-    """Write the ONNX file(s), config, tokenizer and settings into ``directory``; return check numbers."""
-    import onnx
+    """Write the ONNX file, config, tokenizer and settings into ``directory``; return check numbers."""
+    settings = write_onnx(classifier, directory, quantize)
+    classifier.backend.model.config.save_pretrained(directory)
+    classifier.tokenizer.save_pretrained(directory)
+    settings.save(directory)
+    return settings.extra["export"]
+
+
+def write_onnx(classifier, directory: Path, quantize: str | None) -> ModelSettings:
+    """Write the ONNX file of a torch-backed ``classifier`` into ``directory``, checked against torch on
+    the probe sentences; return the classifier's settings naming that file (with the check numbers
+    under ``extra["export"]``). Nothing else in ``directory`` is touched."""
+    onnx = _import_onnx()
 
     from factsift.onnx_graph import quantize_int8
 
@@ -223,11 +156,8 @@ def _write_export(classifier, directory: Path, quantize: str | None) -> dict:
         quantize_int8(fp32_model, directory / INT8_FILE)
         fp32_path.unlink()
         report["int8_max_logit_diff"] = _max_diff(directory / INT8_FILE, probes, expected)
-    model.config.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
     extra = dict(settings.extra, export={"quantize": quantize, "source": classifier.source, **report})
-    replace(settings, onnx_file=onnx_file, extra=extra).save(directory)
-    return report
+    return replace(settings, onnx_file=onnx_file, extra=extra)
 
 
 def _fastest_matching_graph(exported, path: Path, probes: dict[str, np.ndarray], expected: np.ndarray):
@@ -253,7 +183,7 @@ def _fastest_matching_graph(exported, path: Path, probes: dict[str, np.ndarray],
         try:
             difference = _max_diff(path, probes, expected)
         except Exception as error:  # onnxruntime cannot load or run this rewrite
-            differences.append(f"{kind}: {_first_line(error)}")
+            differences.append(f"{kind}: {first_line(error)}")
             continue
         if difference < FP32_TOLERANCE:
             return kind, graph, difference
@@ -306,9 +236,7 @@ def _export_fp32(model, tokenizer, settings: ModelSettings, path: Path) -> None:
 
 
 def _max_diff(path: Path, batch: dict[str, np.ndarray], expected: np.ndarray) -> float:
-    _, ort = _import_onnx()
-    session = _session(ort, path, None)
-    return float(np.abs(OnnxBackend(session).logits(batch) - expected).max())
+    return float(np.abs(OnnxBackend.open(path).logits(batch) - expected).max())
 
 
 @contextmanager
@@ -328,27 +256,12 @@ def _quiet_exporter() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _replace_dir(staging: Path, output: Path) -> None:
-    """Move the finished ``staging`` directory to ``output``, replacing what is there."""
-    if not output.exists():
-        os.replace(staging, output)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".old", dir=output.parent))
-    os.replace(output, old / "previous")
-    try:
-        os.replace(staging, output)
-    except BaseException:
-        os.replace(old / "previous", output)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _model_card(source: str, quantize: str | None, report: dict) -> str:
     kind = "int8" if quantize == "int8" else "fp32"
     onnx_file = INT8_FILE if quantize == "int8" else FP32_FILE
     int8_note = (
-        "- int8: the encoder's weights are int8 (per output channel); embeddings, pooler and classifier stay "
-        "fp32. Activations are quantized at run time: per token for the feed-forward layers, per run for "
+        "- int8: the encoder's weights are int8 (per output channel); embedding tables are float16; pooler and "
+        "classifier stay fp32. Activations are quantized at run time: per token for the feed-forward layers, per run for "
         "attention, so a sentence's scores can move slightly with the sentences batched beside it. "
         "On CPUs without AVX-VNNI onnxruntime's int8 kernels may saturate: check agreement there. "
         "Max logit difference from torch fp32 on the export probes: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +49,21 @@ def atomic_write_text(path: str | Path, text: str, overwrite: bool = True) -> Pa
     with atomic_open(path, "w", overwrite=overwrite) as stream:
         stream.write(text)
     return Path(path)
+
+
+def replace_dir(staging: Path, output: Path) -> None:
+    """Move the finished ``staging`` directory to ``output``, replacing what is there."""
+    if not output.exists():
+        os.replace(staging, output)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".old", dir=output.parent))
+    os.replace(output, old / "previous")
+    try:
+        os.replace(staging, output)
+    except BaseException:
+        os.replace(old / "previous", output)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def lock_exclusively(stream: IO, path: str | Path) -> None:

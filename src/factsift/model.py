@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from factsift.backends import Backend, TorchBackend, quiet_transformers, resolve_device, softmax
+from factsift.backends import Backend, quiet_transformers, softmax
+from factsift.errors import ModelLoadError, first_line
 from factsift.inputs import DEFAULT_MAX_CHARS, check_text, document_inputs, encode_triples, input_length
 from factsift.results import LabeledSentence
 from factsift.segment import Sentence, split_sentences
@@ -19,10 +21,6 @@ DEFAULT_MODEL_NAME = "factsift-minilm"
 MODEL_ENV_VAR = "FACTSIFT_MODEL"
 # Documents are scored together until a chunk holds this many sentences (keeps batches full).
 SENTENCES_PER_CHUNK = 512
-
-
-class ModelLoadError(RuntimeError):
-    """A model directory or id could not be loaded."""
 
 
 def default_model_path() -> Path:
@@ -104,22 +102,14 @@ class Classifier:
             settings = load_settings(source)
             tokenizer = AutoTokenizer.from_pretrained(source)
         except (OSError, ValueError) as error:
-            raise ModelLoadError(f"cannot load model {source!r}: {_first_line(error)}") from error
-        use_onnx = backend == "onnx" or (backend == "auto" and settings.onnx_file is not None)
-        if use_onnx:
-            from factsift.export import OnnxBackend
-
-            model_backend: Backend = OnnxBackend.load(Path(source), settings, threads)
-        else:
-            if threads is not None:
-                import torch
-
-                torch.set_num_threads(threads)
-            model_backend = TorchBackend(_load_torch_model(source), resolve_device(device))
+            raise ModelLoadError(f"cannot load model {source!r}: {first_line(error)}") from error
+        model_backend = _load_backend(source, settings, backend, device, threads)
         return cls(model_backend, tokenizer, settings, source)
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write weights (safetensors), tokenizer, config and ``factsift.json`` into ``directory``."""
+        from factsift.backends.torch import TorchBackend
+
         if not isinstance(self.backend, TorchBackend):
             raise ValueError("only a torch-backed Classifier can be saved; export ONNX with `factsift export`")
         path = Path(directory)
@@ -127,7 +117,7 @@ class Classifier:
         with quiet_transformers():
             self.backend.save(path)
         self.tokenizer.save_pretrained(path)
-        self.settings.save(path)
+        replace(self.settings, onnx_file=None).save(path)  # an ONNX file beside the weights is not copied
         return path
 
     @property
@@ -269,24 +259,15 @@ def load_settings(source: str) -> ModelSettings:
     return settings
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+def _load_backend(source: str, settings: ModelSettings, backend: str, device: str, threads: int | None) -> Backend:
+    """``backend="auto"``: the model directory's ONNX export when it has one and the device is the CPU,
+    else torch."""
+    from factsift.backends.torch import TorchBackend, resolve_device
 
+    if backend == "onnx" or (
+        backend == "auto" and settings.onnx_file is not None and resolve_device(device).type == "cpu"
+    ):
+        from factsift.backends.onnx import OnnxBackend
 
-def _load_torch_model(source: str):
-    import torch
-    from safetensors import SafetensorError
-    from transformers import AutoModelForSequenceClassification
-
-    try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            source, dtype=torch.float32, output_loading_info=True
-        )
-    except (OSError, ValueError, RuntimeError, SafetensorError) as error:
-        raise ModelLoadError(f"cannot load model weights from {source!r}: {_first_line(error)}") from error
-    if info.get("missing_keys"):
-        raise ModelLoadError(
-            f"{source!r} has no trained classification head (missing {sorted(info['missing_keys'])[:3]}); "
-            "fine-tune it first with `factsift train --base-model ...`"
-        )
-    return model
+        return OnnxBackend.load(Path(source), settings, threads)
+    return TorchBackend.load(source, device, threads)

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from factsift.backends import TorchBackend, quiet_transformers, resolve_device, softmax
+from factsift.backends import quiet_transformers, softmax
+from factsift.backends.torch import TorchBackend, resolve_device
 from factsift.data import (
     Columns, LabeledData, check_known_labels, count_overlap, load_data, stratified_split,
 )

@@ -245,13 +245,29 @@ def test_interrupted_run_resumes_without_duplicates(capsys, tmp_path, loads, mon
     assert not partial_path(output).exists()
 
 
-def test_truncated_last_line_is_rewritten(capsys, tmp_path, loads, corpus):
+def interrupt_after(monkeypatch, documents: int) -> None:
+    """Make the next label run stop with Ctrl-C once ``documents`` documents are written."""
+    labelled = cli._labelled
+
+    def interrupted(*args, **kwargs):
+        for number, pair in enumerate(labelled(*args, **kwargs)):
+            if number == documents:
+                monkeypatch.setattr(cli, "_labelled", labelled)
+                raise KeyboardInterrupt
+            yield pair
+
+    monkeypatch.setattr(cli, "_labelled", interrupted)
+
+
+def test_truncated_last_line_is_rewritten(capsys, tmp_path, loads, corpus, monkeypatch):
     source, ids = corpus
+    reference = tmp_path / "reference.jsonl"
+    assert run(capsys, "label", source, "-o", reference, "--no-progress")[0] == 0
     output = tmp_path / "out.jsonl"
-    assert run(capsys, "label", source, "-o", output, "--no-progress")[0] == 0
-    reference = output.rename(tmp_path / "reference.jsonl")
-    complete = reference.read_bytes()
-    partial_path(output).write_bytes(complete[: len(complete) // 2])  # cut mid-line by a crash
+    interrupt_after(monkeypatch, 8)
+    assert run(capsys, "label", source, "-o", output, "--no-progress")[0] == 130
+    written = partial_path(output).read_bytes()
+    partial_path(output).write_bytes(written[: len(written) * 3 // 4])  # cut mid-line by a crash
     assert run(capsys, "label", source, "-o", output, "--no-progress")[0] == 0
     assert_same_output(output, reference)
     records = read_jsonl(output)
@@ -414,7 +430,7 @@ def test_train_defaults_are_the_library_defaults(capsys, monkeypatch):
 
     monkeypatch.setattr(cli, "train", interrupted_train)
     code, _, err = run(capsys, "train", "--train", "t.jsonl")
-    assert code == 130 and "rerun with --resume" in err
+    assert code == 130 and "no checkpoint was saved yet" in err and "--resume" not in err
     assert seen["config"] == cli.TrainConfig(
         train="t.jsonl", output="factsift-model", command="factsift train --train t.jsonl"
     )

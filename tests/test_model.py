@@ -134,7 +134,7 @@ def test_a_str_instead_of_a_list(tiny_classifier):
 
 
 def test_bad_sentences_and_context(tiny_classifier):
-    with pytest.raises(TypeError, match="sentence 1: expected str, got int"):
+    with pytest.raises(TypeError, match=r"sentences\[1\] must be a str, got int 3"):
         tiny_classifier.predict(["ok", 3])
     with pytest.raises(ValueError, match=r"context_before \(1\) and context_after \(2\) must match .* \(2\)"):
         tiny_classifier.predict(["a", "b"], ["x"], ["y", "z"])

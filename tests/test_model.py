@@ -329,3 +329,14 @@ def test_prose_that_mentions_tags_is_labelled_but_an_html_page_is_not(tiny_class
     assert [s.text for s in tiny_classifier.label_text(page, allow_markup=True)] == [
         "<div><p>News of the day.</p><p>More news.</p></div>"
     ]
+
+
+def test_a_hub_id_in_the_cache_loads_from_it_when_offline(hub, tiny_model_dir, tmp_path, monkeypatch):
+    repo = tmp_path / "hub" / "models--someone--tiny"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abcd", encoding="utf-8")
+    snapshot = shutil.copytree(tiny_model_dir, repo / "snapshots" / "0123abcd")
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    classifier = Classifier.from_pretrained("someone/tiny", device="cpu")
+    assert classifier.source == str(snapshot) and classifier.labels == LABELS

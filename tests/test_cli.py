@@ -663,7 +663,8 @@ def test_tsv_and_json_inputs_are_records_and_fields_need_records(capsys, tmp_pat
     tsv.write_text("key\tbody\nfirst\tOne. Two.\n", encoding="utf-8")
     code, out, err = run(capsys, "label", tsv, "--text-field", "body", "--id-field", "key", "--no-progress")
     assert code == 0, err
-    assert [(r["doc_id"], r["text"]) for r in map(json.loads, out.splitlines())] == [("first", "One."), ("first", "Two.")]
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [(r["doc_id"], r["text"]) for r in records] == [("first", "One."), ("first", "Two.")]
     text = tmp_path / "a.txt"
     text.write_text("One.", encoding="utf-8")
     code, _, err = run(capsys, "label", text, "--text-field", "body")

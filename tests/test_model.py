@@ -271,7 +271,10 @@ def test_an_unreadable_model_file_is_named_as_permission_denied(model_copy, monk
     import os
 
     readable = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode: Path(path).name != "model.safetensors" and readable(path, mode))
+    def access(path, mode) -> bool:
+        return Path(path).name != "model.safetensors" and readable(path, mode)
+
+    monkeypatch.setattr(os, "access", access)
     with pytest.raises(ModelLoadError, match="permission denied reading model.safetensors"):
         Classifier.from_pretrained(model_copy)
 

@@ -124,7 +124,8 @@ def _add_label_command(commands) -> None:
     )
     label.add_argument(
         "--allow-markup", action="store_true",
-        help="label documents that are mostly HTML markup instead of stopping (prose that mentions a tag is always fine)",
+        help="label documents that are mostly HTML markup instead of stopping (prose that mentions a tag "
+        "is always labelled)",
     )
     _add_progress_flag(label)
     label.set_defaults(run=_label)

@@ -84,7 +84,9 @@ def input_sources(paths: Iterable[str | Path], glob: str = "*.txt") -> list[tupl
     """(file, document id or id prefix, name shown in messages) for each input file, folders
     expanded; file None is stdin. Raises FileNotFoundError for a missing path or an empty folder."""
     if isinstance(paths, (str, bytes, os.PathLike)):
-        raise TypeError(f"paths must be a list of paths, got a single {type(paths).__name__} {paths!r}; wrap it in a list")
+        raise TypeError(
+            f"paths must be a list of paths, got a single {type(paths).__name__} {paths!r}; wrap it in a list"
+        )
     return [source for path in paths for source in _expand(path, glob)]
 
 

@@ -114,9 +114,10 @@ def open_writer(
     """A writer for ``fmt`` to ``output`` (stdout when None), finished when the block succeeds.
 
     JSONL/CSV files resume from ``OUTPUT.partial`` when it was started with the same ``run`` (a
-    JSON-able description of the inputs and settings; None resumes any partial file); HTML is written to a temp file and
-    renamed. When the block fails, no ``output`` appears: a ``.partial`` file stays only if it
-    holds a document. A stream output (stdout, ``is_stream``) is written as it goes.
+    JSON-able description of the inputs and settings; None resumes any partial file); HTML is
+    written to a temp file and renamed. When the block fails, no ``output`` appears: a
+    ``.partial`` file stays only if it holds a document. A stream output (stdout, ``is_stream``)
+    is written as it goes.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -125,7 +126,9 @@ def open_writer(
     if output is None or is_stream(output):
         target = nullcontext(sys.stdout) if output is None else output.open("w", encoding="utf-8", newline="")
         with target as stream:
-            writer = _HtmlWriter(stream, labels) if fmt == "html" else _StreamWriter(stream, _record_format(fmt, labels))
+            writer: _HtmlWriter | _StreamWriter = (
+                _HtmlWriter(stream, labels) if fmt == "html" else _StreamWriter(stream, _record_format(fmt, labels))
+            )
             yield writer
             writer.finish()
         return
@@ -296,8 +299,10 @@ class _PartialFileWriter(Writer):
             return True
         if overwrite:
             return False
-        changed = sorted(key for key in {*run, *(started or {})} if (started or {}).get(key) != run.get(key))
-        what = f"other {', '.join(changed)}" if isinstance(started, dict) else "unknown inputs and settings"
+        if isinstance(started, dict):
+            what = "other " + ", ".join(sorted(key for key in {*run, *started} if started.get(key) != run.get(key)))
+        else:
+            what = "unknown inputs and settings"
         raise ValueError(
             f"{self.partial} was started by a run with {what}; rerun that command to finish it, "
             "or pass --overwrite to start over"

@@ -245,13 +245,29 @@ def test_interrupted_run_resumes_without_duplicates(capsys, tmp_path, loads, mon
     assert not partial_path(output).exists()
 
 
-def test_truncated_last_line_is_rewritten(capsys, tmp_path, loads, corpus):
+def interrupt_after(monkeypatch, documents: int) -> None:
+    """Make the next label run stop with Ctrl-C once ``documents`` documents are written."""
+    labelled = cli._labelled
+
+    def interrupted(*args, **kwargs):
+        for number, pair in enumerate(labelled(*args, **kwargs)):
+            if number == documents:
+                monkeypatch.setattr(cli, "_labelled", labelled)
+                raise KeyboardInterrupt
+            yield pair
+
+    monkeypatch.setattr(cli, "_labelled", interrupted)
+
+
+def test_truncated_last_line_is_rewritten(capsys, tmp_path, loads, corpus, monkeypatch):
     source, ids = corpus
+    reference = tmp_path / "reference.jsonl"
+    assert run(capsys, "label", source, "-o", reference, "--no-progress")[0] == 0
     output = tmp_path / "out.jsonl"
-    assert run(capsys, "label", source, "-o", output, "--no-progress")[0] == 0
-    reference = output.rename(tmp_path / "reference.jsonl")
-    complete = reference.read_bytes()
-    partial_path(output).write_bytes(complete[: len(complete) // 2])  # cut mid-line by a crash
+    interrupt_after(monkeypatch, 8)
+    assert run(capsys, "label", source, "-o", output, "--no-progress")[0] == 130
+    written = partial_path(output).read_bytes()
+    partial_path(output).write_bytes(written[: len(written) * 3 // 4])  # cut mid-line by a crash
     assert run(capsys, "label", source, "-o", output, "--no-progress")[0] == 0
     assert_same_output(output, reference)
     records = read_jsonl(output)
@@ -388,7 +404,7 @@ def test_train_passes_every_flag(capsys, tmp_path, monkeypatch):
             "--context-window", "0", "--text-column", "sentence", "--label-column", "gold",
             "--context-before-column", "", "--context-after-column", "next", "--label-map", "OBJ=fact,SUBJ=opinion",
             "--dev-fraction", "0.2", "--seed", "7", "--patience", "3", "--no-class-weights", "--no-calibrate",
-            "--float16", "--resume", "--overwrite", "--device", "cpu"]
+            "--float16", "--checkpoint-steps", "50", "--resume", "--overwrite", "--device", "cpu"]
     code, out, err = run(capsys, *argv)
     assert code == 0 and "| the dev report |" in out and "model written to out dir" in err
     config = seen["config"]
@@ -400,7 +416,7 @@ def test_train_passes_every_flag(capsys, tmp_path, monkeypatch):
     assert config.label_map == {"OBJ": "fact", "SUBJ": "opinion"}
     assert (config.dev_fraction, config.seed, config.patience, config.device) == (0.2, 7, 3, "cpu")
     assert not config.class_weights and not config.calibrate and config.save_float16
-    assert config.resume and config.overwrite
+    assert config.resume and config.overwrite and config.checkpoint_steps == 50
     assert config.command.startswith("factsift train --train t.csv --dev d.csv")
     assert "--output 'out dir' --epochs 2" in config.command and "--context-before-column '' --" in config.command
 
@@ -414,7 +430,7 @@ def test_train_defaults_are_the_library_defaults(capsys, monkeypatch):
 
     monkeypatch.setattr(cli, "train", interrupted_train)
     code, _, err = run(capsys, "train", "--train", "t.jsonl")
-    assert code == 130 and "rerun with --resume" in err
+    assert code == 130 and "no checkpoint was saved yet" in err and "--resume" not in err
     assert seen["config"] == cli.TrainConfig(
         train="t.jsonl", output="factsift-model", command="factsift train --train t.jsonl"
     )
@@ -506,3 +522,172 @@ def test_installed_command(tmp_path, tiny_model_dir, tiny_classifier):
     assert [(r["text"], r["label"]) for r in records] == [(s.text, s.label) for s in tiny_classifier.label_text(TEXT)]
     assert all(TEXT[r["start"] : r["end"]] == r["text"] for r in records)
 
+
+
+# ---- hardening (issue 11) ----------------------------------------------------------------------
+def test_a_model_folder_without_tokenizer_json_stops_with_exit_2(capsys, tmp_path, tiny_model_dir):
+    import shutil
+
+    broken = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    for name in ("tokenizer.json", "vocab.txt"):
+        (broken / name).unlink(missing_ok=True)
+    source = tmp_path / "a.txt"
+    source.write_text("A sentence.", encoding="utf-8")
+    code, out, err = run(capsys, "label", source, "--model", broken, "--no-progress")
+    assert_one_line_error(code, err, "the tokenizer has 5 tokens but config.json has vocab_size 30,522")
+    assert out == ""
+
+
+def test_a_model_name_that_is_no_folder_fails_fast_offline(capsys, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.txt").write_text("A sentence.", encoding="utf-8")
+    code, _, err = run(capsys, "label", "a.txt", "--model", "my-model")
+    assert_one_line_error(code, err, "no local folder 'my-model' and the Hub is unreachable")
+
+
+def test_output_through_a_symlink_writes_its_target(capsys, tmp_path, loads):
+    source = tmp_path / "a.txt"
+    source.write_text("One. Two.", encoding="utf-8")
+    target = tmp_path / "real" / "labels.jsonl"
+    target.parent.mkdir()
+    target.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    for fmt in ("jsonl", "html"):
+        assert run(capsys, "label", source, "-o", link, "--format", fmt, "--overwrite", "--no-progress")[0] == 0
+        assert link.is_symlink() and link.resolve() == target
+        assert "One." in target.read_text(encoding="utf-8")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["labels.jsonl"]
+
+
+def test_output_to_a_fifo_is_streamed(capsys, tmp_path, loads):
+    import stat
+    import threading
+
+    source = tmp_path / "a.txt"
+    source.write_text("One. Two.", encoding="utf-8")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text(encoding="utf-8")))
+    reader.start()
+    code, _, err = run(capsys, "label", source, "-o", fifo, "--no-progress")
+    reader.join(timeout=30)
+    assert code == 0, err
+    assert [json.loads(line)["text"] for line in received[0].splitlines()] == ["One.", "Two."]
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and not partial_path(fifo).exists()
+
+
+def test_output_to_dev_stdout_and_dash_is_streamed(capfd, tmp_path, loads):
+    source = tmp_path / "a.txt"
+    source.write_text("One. Two.", encoding="utf-8")
+    for output, extra in (("/dev/stdout", []), ("/dev/stdout", ["--overwrite"]), ("-", [])):
+        sys.stdout.flush()
+        assert cli.main(["label", str(source), "-o", output, "--no-progress", *extra]) == 0
+        sys.stdout.flush()
+        out, err = capfd.readouterr()
+        assert [json.loads(line)["text"] for line in out.splitlines()] == ["One.", "Two."], err
+    assert Path("/dev/stdout").is_symlink() or not Path("/dev/stdout").is_file()
+
+
+def test_a_rerun_with_other_inputs_is_refused_and_overwrite_starts_clean(capsys, tmp_path, loads, monkeypatch):
+    first = write_jsonl(tmp_path / "a.jsonl", [{"id": f"a{i}", "text": f"Doc a{i}."} for i in range(6)])
+    second = write_jsonl(tmp_path / "b.jsonl", [{"id": f"b{i}", "text": f"Doc b{i}."} for i in range(3)])
+    output = tmp_path / "out.jsonl"
+    interrupt_after(monkeypatch, 3)
+    assert run(capsys, "label", first, "-o", output, "--no-progress")[0] == 130
+    code, _, err = run(capsys, "label", second, "-o", output, "--no-progress")
+    assert_one_line_error(code, err, f"{partial_path(output)} was started by a run with other inputs")
+    code, _, err = run(capsys, "label", second, "-o", output, "--overwrite", "--no-progress")
+    assert code == 0 and "resuming" not in err
+    assert [r["doc_id"] for r in read_jsonl(output)] == ["b0", "b1", "b2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "b.jsonl", "out.jsonl"]
+
+
+def test_a_rerun_with_the_same_inputs_resumes_even_with_overwrite(capsys, tmp_path, loads, monkeypatch):
+    source = write_jsonl(tmp_path / "a.jsonl", [{"id": f"a{i}", "text": f"Doc a{i}."} for i in range(6)])
+    output = tmp_path / "out.jsonl"
+    interrupt_after(monkeypatch, 3)
+    assert run(capsys, "label", source, "-o", output, "--no-progress")[0] == 130
+    code, _, err = run(capsys, "label", source, "-o", output, "--overwrite", "--no-progress")
+    assert code == 0 and "2 documents already written" in err
+    assert [r["doc_id"] for r in read_jsonl(output)] == [f"a{i}" for i in range(6)]
+    code, _, err = run(capsys, "label", source, "-o", output, "--max-chars", "99", "--no-progress")
+    assert_one_line_error(code, err, f"{output} exists")
+
+
+@pytest.mark.parametrize("fmt", ["html", "csv", "jsonl"])
+def test_stdout_gets_nothing_when_the_first_document_is_bad(capsys, tmp_path, loads, fmt):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"Caf\xe9.")
+    code, out, err = run(capsys, "label", bad, "--format", fmt, "--no-progress")
+    assert_one_line_error(code, err, "invalid UTF-8")
+    assert out == ""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    code, out, _ = run(capsys, "label", empty, "--format", fmt, "--no-progress")
+    assert code == 0 and out == {"html": out, "csv": out, "jsonl": ""}[fmt]
+    assert fmt != "html" or out.rstrip().endswith("</html>")
+    assert fmt != "csv" or out.startswith("doc_id,")
+
+
+def test_interrupted_before_the_first_document_gives_no_resume_hint(capsys, tmp_path, loads, monkeypatch):
+    source = tmp_path / "a.txt"
+    source.write_text("One.", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    interrupt_after(monkeypatch, 0)
+    code, _, err = run(capsys, "label", source, "-o", output, "--no-progress")
+    assert code == 130 and err == "factsift: interrupted\n"
+    assert list(tmp_path.iterdir()) == [source]
+
+
+def test_the_output_may_not_be_an_input(capsys, tmp_path, loads):
+    source = tmp_path / "a.txt"
+    source.write_text("One.", encoding="utf-8")
+    for output in (source, tmp_path / "." / "a.txt"):
+        code, _, err = run(capsys, "label", source, "-o", output, "--overwrite", "--no-progress")
+        assert_one_line_error(code, err, "is also an input of this run")
+    folder_input = tmp_path / "notes"
+    folder_input.mkdir()
+    (folder_input / "b.txt").write_text("Two.", encoding="utf-8")
+    code, _, err = run(capsys, "label", folder_input, "-o", folder_input / "b.txt", "--overwrite", "--no-progress")
+    assert_one_line_error(code, err, "is also an input of this run")
+    assert source.read_text(encoding="utf-8") == "One." and loads == []
+
+
+def test_tsv_and_json_inputs_are_records_and_fields_need_records(capsys, tmp_path, loads):
+    tsv = tmp_path / "docs.tsv"
+    tsv.write_text("key\tbody\nfirst\tOne. Two.\n", encoding="utf-8")
+    code, out, err = run(capsys, "label", tsv, "--text-field", "body", "--id-field", "key", "--no-progress")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [(r["doc_id"], r["text"]) for r in records] == [("first", "One."), ("first", "Two.")]
+    text = tmp_path / "a.txt"
+    text.write_text("One.", encoding="utf-8")
+    code, _, err = run(capsys, "label", text, "--text-field", "body")
+    assert_one_line_error(code, err, "plain text has no fields, so --text-field 'body' cannot apply")
+
+
+def test_allow_markup(capsys, tmp_path, loads):
+    page = tmp_path / "page.txt"
+    page.write_text("<div><p>One.</p> <p>Two.</p></div>", encoding="utf-8")
+    code, _, err = run(capsys, "label", page, "--no-progress")
+    assert_one_line_error(code, err, "--allow-markup")
+    code, out, _ = run(capsys, "label", page, "--allow-markup", "--no-progress")
+    assert code == 0 and "One." in json.loads(out.splitlines()[0])["text"]
+    prose = tmp_path / "prose.txt"
+    prose.write_text("A paragraph starts with <p> in HTML. It is simple.", encoding="utf-8")
+    assert run(capsys, "label", prose, "--no-progress")[0] == 0
+
+
+def test_offsets_of_a_file_with_a_bom_round_trip(capsys, tmp_path, loads):
+    source = tmp_path / "bom.txt"
+    source.write_bytes("\ufeffFirst one. Second one.".encode("utf-8"))
+    code, out, _ = run(capsys, "label", source, "--no-progress")
+    records = [json.loads(line) for line in out.splitlines()]
+    text = source.read_text(encoding="utf-8")
+    assert code == 0 and [text[r["start"] : r["end"]] for r in records] == ["First one.", "Second one."]
+    assert [r["text"] for r in records] == ["First one.", "Second one."]

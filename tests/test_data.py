@@ -288,3 +288,33 @@ def test_an_explicit_text_column_has_no_fallback(tmp_path):
 def test_tsv_rows_missing_an_unused_trailing_column_are_read(tmp_path):
     path = write(tmp_path / "d.tsv", "id\ttext\tlabel\tnote\n1\tA.\tfact\tchecked\n2\tB.\topinion\n")
     assert load_data(path).labels == ["fact", "opinion"]
+
+
+# ---- hardening (issue 11) ----------------------------------------------------------------------
+def test_tsv_written_with_standard_quoting_is_unquoted(tmp_path):
+    import csv
+    import io
+
+    rows = [["text", "label"], ['He said "we will win" today.', "quotation"], ["Tabs\tand\nnewlines.", "fact"]]
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter="\t").writerows(rows)  # what pandas.to_csv(sep="\t") writes too
+    path = write(tmp_path / "quoted.tsv", buffer.getvalue())
+    data = load_data(path)
+    assert data.texts == ['He said "we will win" today.', "Tabs\tand\nnewlines."]
+    assert data.labels == ["quotation", "fact"]
+
+
+def test_training_needs_two_labels_each_in_train_and_dev():
+    from factsift.data import check_label_counts
+
+    def data(labels):
+        return LabeledData([f"S{i}." for i in range(len(labels))], list(labels), [""] * len(labels),
+                           [""] * len(labels), [f"f:{i}" for i in range(len(labels))])
+
+    with pytest.raises(DataError, match=r"at least 2 labels.*only one label: 'fact' \(4\)"):
+        check_label_counts(data(["fact"] * 4), data(["fact"]))
+    with pytest.raises(DataError, match=r"'opinion' has 1 training and 1 dev example"):
+        check_label_counts(data(["fact", "fact", "opinion"]), data(["fact", "opinion"]))
+    with pytest.raises(DataError, match=r"'opinion' has 2 training and 0 dev example"):
+        check_label_counts(data(["fact", "fact", "opinion", "opinion"]), data(["fact"]))
+    check_label_counts(data(["fact", "fact", "opinion", "opinion"]), data(["fact", "opinion"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import sys
@@ -23,8 +24,8 @@ def write(path, content: str | bytes):
 
 def test_text_file_id_is_the_path_as_given_and_text_is_exact(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write(tmp_path / "a.md", "\ufeffFirst line.\r\nSecond “line”.\n")
-    assert list(iter_documents(["a.md"])) == [Document("a.md", "First line.\r\nSecond “line”.\n", "a.md")]
+    write(tmp_path / "a.md", "\ufeffFirst line.\r\nSecond “line”.\n")  # the BOM is kept: offsets count it
+    assert list(iter_documents(["a.md"])) == [Document("a.md", "\ufeffFirst line.\r\nSecond “line”.\n", "a.md")]
 
 
 def test_folder_is_searched_recursively_in_sorted_order_with_relative_ids(tmp_path):
@@ -97,7 +98,7 @@ BAD_INPUTS = [  # file name, content, iter_documents arguments, error message (a
      r"d.jsonl:1: id field 'id' holds float 1.5, expected a string or an integer"),
     ("d.jsonl", '{"text": "ok"}\n{"text": "x",}\n', {}, r"d.jsonl:2:14: invalid JSON: Expecting property name"),
     ("d.jsonl", '["text"]\n', {}, r"d.jsonl:1: expected a JSON object, got list"),
-    ("d.jsonl", '{"text": "a <div>x</div>"}\n', {}, r"d.jsonl:1: field 'text': line 1 holds HTML markup '<div'"),
+    ("d.jsonl", '{"text": "<div><p>x</p></div>"}\n', {}, r"d.jsonl:1: field 'text': line 1 holds HTML markup '<div'"),
     ("d.jsonl", '{"text": "bell \\u0007"}\n', {}, r"d.jsonl:1: field 'text': line 1 holds control character"),
     ("d.jsonl", b'{"text": "ok"}\n{"text": "\xff"}\n', {},
      r"d.jsonl:2:11: invalid UTF-8 \(byte 0xff at byte offset 25\)"),
@@ -148,3 +149,57 @@ def test_records_found_in_a_folder_fall_back_to_relative_ids(tmp_path):
     write(tmp_path / "in" / "sub" / "d.jsonl", '{"text": "One."}\n')
     (document,) = iter_documents([tmp_path / "in"], glob="*.jsonl")
     assert (document.id, document.source) == ("sub/d.jsonl:1", f"{tmp_path / 'in' / 'sub' / 'd.jsonl'}:1")
+
+
+# ---- hardening (issue 11) ----------------------------------------------------------------------
+def test_tsv_and_json_array_files_are_records(tmp_path):
+    tsv = write(tmp_path / "d.tsv", "id\ttext\nfirst\tOne. Two.\n\tThree.\n")
+    assert [(d.id, d.text, d.source) for d in iter_documents([tsv])] == [
+        ("first", "One. Two.", f"{tsv}:2"), (f"{tsv}:3", "Three.", f"{tsv}:3"),
+    ]
+    array = write(tmp_path / "d.json", json.dumps([{"key": "a", "body": "One."}, {"body": "Two."}]))
+    assert [(d.id, d.text, d.source) for d in iter_documents([array], text_field="body", id_field="key")] == [
+        ("a", "One.", f"{array}: item 1"), (f"{array}:2", "Two.", f"{array}: item 2"),
+    ]
+    lines = write(tmp_path / "lines.json", '{"text": "One."}\n{"text": "Two."}\n')  # .json may be JSON Lines
+    assert [d.text for d in iter_documents([lines])] == ["One.", "Two."]
+    with pytest.raises(ValueError, match=r"d2.json: item 2: expected a JSON object, got str"):
+        list(iter_documents([write(tmp_path / "d2.json", '[{"text": "a"}, "b"]')]))
+
+
+def test_tsv_with_standard_quoting_and_without_both_read_as_written(tmp_path):
+    sentence = 'He said "we will win" today.'
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter="\t", lineterminator="\n").writerows([["id", "text"], ["q", sentence]])
+    quoted = write(tmp_path / "quoted.tsv", buffer.getvalue())  # "He said ""we will win"" today."
+    assert '""we will win""' in quoted.read_text(encoding="utf-8")
+    assert [d.text for d in iter_documents([quoted])] == [sentence]
+    plain = write(tmp_path / "plain.tsv", f'id\ttext\nq\t{sentence}\nr\t"Go," she said.\n')
+    assert [d.text for d in iter_documents([plain])] == [sentence, '"Go," she said.']
+
+
+def test_field_options_with_plain_text_inputs_are_an_error(tmp_path):
+    text = write(tmp_path / "a.txt", "Plain.")
+    records = write(tmp_path / "d.jsonl", '{"body": "x"}\n')
+    with pytest.raises(ValueError, match=r"a.txt: plain text has no fields, so --text-field 'body' cannot apply"):
+        iter_documents([records, text], text_field="body")
+    with pytest.raises(ValueError, match=r"a.txt: plain text has no fields, so --id-field 'key' cannot apply"):
+        iter_documents([text], id_field="key")
+
+
+def test_a_single_path_instead_of_a_list_is_a_type_error(tmp_path):
+    path = write(tmp_path / "a.txt", "Plain.")
+    with pytest.raises(TypeError, match="paths must be a list of paths, got a single str"):
+        iter_documents(str(path))
+
+
+def test_offsets_of_a_file_with_a_bom_index_the_utf8_decoded_file(tmp_path):
+    from factsift.segment import split_sentences
+
+    path = write(tmp_path / "bom.txt", "\ufeffFirst one. Second one.")
+    [document] = iter_documents([path])
+    sentences = split_sentences(document.text)
+    as_utf8 = path.read_text(encoding="utf-8")
+    assert [as_utf8[s.start : s.end] for s in sentences] == ["First one.", "Second one."]
+    as_utf8_sig = path.read_text(encoding="utf-8-sig")  # documented: one lower with the BOM dropped
+    assert [as_utf8_sig[s.start - 1 : s.end - 1] for s in sentences] == ["First one.", "Second one."]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,7 +142,7 @@ def test_a_str_instead_of_a_list(tiny_classifier):
 
 
 def test_bad_sentences_and_context(tiny_classifier):
-    with pytest.raises(TypeError, match="sentence 1: expected str, got int"):
+    with pytest.raises(TypeError, match=r"sentences\[1\] must be a str, got int 3"):
         tiny_classifier.predict(["ok", 3])
     with pytest.raises(ValueError, match=r"context_before \(1\) and context_after \(2\) must match .* \(2\)"):
         tiny_classifier.predict(["a", "b"], ["x"], ["y", "z"])
@@ -220,3 +221,132 @@ def test_probabilities_follow_the_temperature(tiny_classifier):
     scaled = np.array(list(hot.predict_proba(["Prices rose."])[0].values()))
     expected = np.sqrt(base) / np.sqrt(base).sum()  # softmax(z / 2) from softmax(z)
     assert scaled == pytest.approx(expected, abs=1e-6)
+
+
+# ---- hardening (issue 11) ----------------------------------------------------------------------
+def test_a_model_folder_without_its_tokenizer_files_does_not_load(model_copy):
+    for name in ("tokenizer.json", "vocab.txt"):
+        (model_copy / name).unlink(missing_ok=True)
+    with pytest.raises(ModelLoadError, match="the tokenizer has 5 tokens but config.json has vocab_size 30,522"):
+        Classifier.from_pretrained(model_copy)
+
+
+def test_a_tokenizer_that_knows_no_word_does_not_load(model_copy):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[UNK]", "[PAD]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + [f"zz{i}" for i in range(30522 - len(specials))])}
+    words = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    (model_copy / "tokenizer.json").unlink()
+    PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                            sep_token="[SEP]", mask_token="[MASK]").save_pretrained(model_copy)
+    with pytest.raises(ModelLoadError, match="every word of a test sentence an unknown token"):
+        Classifier.from_pretrained(model_copy)
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """Hub settings as the loader reads them: online, but at a local port where nothing listens."""
+    import socket
+
+    from huggingface_hub import constants
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    return constants
+
+
+def test_a_name_that_is_no_folder_fails_fast_when_the_hub_is_unreachable(hub, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(ModelLoadError, match="no local folder 'my-model' and the Hub is unreachable .*does not answer"):
+        Classifier.from_pretrained("my-model")
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelLoadError, match=r"no local folder 'my-model' and the Hub is unreachable \(offline mode"):
+        Classifier.from_pretrained("my-model")
+    assert time.monotonic() - started < 5
+
+
+def test_an_unreadable_model_file_is_named_as_permission_denied(model_copy, monkeypatch):
+    import os
+
+    readable = os.access
+    def access(path, mode) -> bool:
+        return Path(path).name != "model.safetensors" and readable(path, mode)
+
+    monkeypatch.setattr(os, "access", access)
+    with pytest.raises(ModelLoadError, match="permission denied reading model.safetensors"):
+        Classifier.from_pretrained(model_copy)
+
+
+def test_saved_files_get_the_default_permissions(tiny_classifier, tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        saved = tiny_classifier.save_pretrained(tmp_path / "saved")
+    finally:
+        os.umask(umask)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in saved.iterdir()}
+    assert modes["model.safetensors"] == 0o644 and set(modes.values()) == {0o644}
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: c.label_texts("one text"), "texts must be an iterable of str, got str 'one text'"),
+        (lambda c: c.label_texts({"a": "b"}), "texts must be an iterable of str, got dict"),
+        (lambda c: c.label_texts(None), "texts must be an iterable of str, got NoneType None"),
+        (lambda c: c.label_texts(["x"], batch_size="8"), "batch_size must be a positive int, got str '8'"),
+        (lambda c: c.predict({"Prices rose.": 1}), "sentences must be a list of str, got dict"),
+        (lambda c: c.predict(None), "sentences must be a list of str, got NoneType None"),
+        (lambda c: c.predict(s for s in ["a"]), "sentences must be a list of str, got generator"),
+        (lambda c: c.predict(["a"], context_before="x"), "context_before must be a list of str, got a single str 'x'"),
+        (lambda c: c.predict_proba(["a"], context_after=[None]), r"context_after\[0\] must be a str, got NoneType"),
+        (lambda c: c.predict(["a"], batch_size="8"), "batch_size must be a positive int, got str '8'"),
+        (lambda c: c.predict_proba(["a"], batch_size=True), "batch_size must be a positive int, got bool True"),
+    ],
+)
+def test_arguments_are_checked_when_called_naming_parameter_and_value(tiny_classifier, call, message):
+    with pytest.raises(TypeError, match=message):
+        call(tiny_classifier)  # label_texts is lazy, yet fails here, before anything is iterated
+
+
+def test_other_sequences_of_str_are_accepted(tiny_classifier):
+    expected = tiny_classifier.predict(["Prices rose.", "It rained."])
+    assert tiny_classifier.predict(("Prices rose.", "It rained.")) == expected
+    assert tiny_classifier.predict(np.array(["Prices rose.", "It rained."])) == expected
+    texts = (text for text in ["One. Two.", "Three."])  # label_texts takes any iterable, lazily
+    assert [len(sentences) for sentences in tiny_classifier.label_texts(texts)] == [2, 1]
+
+
+def test_prose_that_mentions_tags_is_labelled_but_an_html_page_is_not(tiny_classifier):
+    prose = "Every web page is built from tags. A paragraph starts with <p> and ends with </p>."
+    assert [s.text for s in tiny_classifier.label_text(prose)][0] == "Every web page is built from tags."
+    page = "<div><p>News of the day.</p><p>More news.</p></div>"
+    with pytest.raises(ValueError, match="mostly markup.*allow_markup=True"):
+        tiny_classifier.label_text(page)
+    with pytest.raises(ValueError, match="HTML markup '<html'"):
+        tiny_classifier.label_text("<!DOCTYPE html>\n<html><body>Hi.</body></html>")
+    assert [s.text for s in tiny_classifier.label_text(page, allow_markup=True)] == [
+        "<div><p>News of the day.</p><p>More news.</p></div>"
+    ]
+
+
+def test_a_hub_id_in_the_cache_loads_from_it_when_offline(hub, tiny_model_dir, tmp_path, monkeypatch):
+    repo = tmp_path / "hub" / "models--someone--tiny"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abcd", encoding="utf-8")
+    snapshot = shutil.copytree(tiny_model_dir, repo / "snapshots" / "0123abcd")
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    classifier = Classifier.from_pretrained("someone/tiny", device="cpu")
+    assert classifier.source == str(snapshot) and classifier.labels == LABELS

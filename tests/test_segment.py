@@ -299,3 +299,41 @@ def test_annotate_spans_rejects_bad_spans(spans: list[tuple[int, int]]) -> None:
 
 def test_annotate_spans_on_no_spans() -> None:
     assert annotate_spans("Some text.", []) == []
+
+
+# ---- Unicode breaks (issue 11) -------------------------------------------------------------------
+def test_a_zero_width_space_after_a_sentence_end_splits_and_stays_outside() -> None:
+    text = "Prices rose.\u200bThe bank acted! \u200bWhy?\u200bNobody knows."
+    assert [s.text for s in split_sentences(text)] == ["Prices rose.", "The bank acted!", "Why?", "Nobody knows."]
+
+
+@pytest.mark.parametrize(
+    "text", ["First one.\u2029Second one.", "First one.\r\rSecond one.", "First one.\rSecond one."],
+    ids=["U+2029", "CR CR", "CR"],
+)
+def test_paragraph_separators_and_old_mac_line_ends_start_paragraphs(text: str) -> None:
+    sentences = split_sentences(text)
+    assert [(s.text, s.paragraph) for s in sentences] == [("First one.", 0), ("Second one.", 1)]
+    assert all(text[s.start : s.end] == s.text for s in sentences)
+
+
+def test_crlf_and_cr_hard_wraps_stay_inside_a_paragraph() -> None:
+    for end in ("\r\n", "\r", "\u2028"):
+        text = f"A wrapped{end}line.{end}{end}Next one."
+        assert [(s.text, s.paragraph) for s in split_sentences(text)] == [
+            (f"A wrapped{end}line.", 0), ("Next one.", 1)
+        ]
+
+
+def test_a_byte_order_mark_is_never_part_of_a_sentence() -> None:
+    sentences = split_sentences("\ufeffFirst one. Second one.")
+    assert [(s.text, s.start) for s in sentences] == [("First one.", 1), ("Second one.", 12)]
+
+
+def test_cjk_full_stops_do_not_end_sentences_factsift_is_for_english() -> None:
+    assert [s.text for s in split_sentences("今天下雨。明天晴。")] == ["今天下雨。明天晴。"]
+
+
+def test_a_single_str_is_required() -> None:
+    with pytest.raises(TypeError, match="text must be a str, got list"):
+        split_sentences(["One.", "Two."])

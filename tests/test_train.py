@@ -394,3 +394,52 @@ def test_context_dropout_blanks_a_reproducible_share_of_neighbours():
 def test_context_dropout_must_be_a_share(tmp_path, train_file):
     with pytest.raises(ValueError, match="context_dropout must be in"):
         train(TrainConfig(train=train_file, output=tmp_path / "m", context_dropout=1.0))
+
+
+# ---- hardening (issue 11) ----------------------------------------------------------------------
+def test_data_with_a_single_label_is_refused(tmp_path, tiny_encoder_dir):
+    rows = [{"text": t, "label": "fact"} for t in TRAIN_SENTENCES["fact"]]
+    with pytest.raises(DataError, match=r"at least 2 labels.*only one label: 'fact' \(\d+\)"):
+        train(fast_config(write_jsonl(tmp_path / "one.jsonl", rows), tmp_path / "out", tiny_encoder_dir))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_base_model_without_its_tokenizer_is_refused(tmp_path, tiny_encoder_dir, train_file):
+    from factsift.model import ModelLoadError
+
+    base = shutil.copytree(tiny_encoder_dir, tmp_path / "base")
+    for name in ("tokenizer.json", "vocab.txt"):
+        (base / name).unlink(missing_ok=True)
+    with pytest.raises(ModelLoadError, match="the tokenizer has 5 tokens"):
+        train(fast_config(train_file, tmp_path / "out", base))
+    assert not (tmp_path / "out").exists()
+
+
+def test_model_files_are_readable_by_others(tmp_path, tiny_encoder_dir, train_file):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        result = train(fast_config(train_file, tmp_path / "out", tiny_encoder_dir, epochs=1))
+    finally:
+        os.umask(umask)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in result.output.iterdir()}
+    assert modes["model.safetensors"] == 0o644 and set(modes.values()) == {0o644}, modes
+
+
+def test_interruption_before_the_first_checkpoint_does_not_offer_resume(
+    tmp_path, tiny_encoder_dir, train_file, monkeypatch, capsys
+):
+    from factsift.train import has_checkpoint
+
+    interrupt_at_step(monkeypatch, 2)
+    output = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        train(fast_config(train_file, output, tiny_encoder_dir, progress=True))
+    err = capsys.readouterr().err
+    assert "before the first checkpoint" in err and "resume=True" not in err
+    assert not has_checkpoint(output) and not any(output.iterdir())  # a plain rerun starts again
+    (output / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(FileExistsError, match=r"pass overwrite=True \(--overwrite\) to replace it$"):
+        train(fast_config(train_file, output, tiny_encoder_dir))

@@ -21,13 +21,13 @@ from tqdm import tqdm
 
 from factsift import __version__, writers
 from factsift.data import Columns, load_data
-from factsift.documents import STDIN, Document, iter_documents
+from factsift.documents import STDIN, Document, input_fingerprint, input_sources, iter_documents
 from factsift.evaluate import evaluate
 from factsift.inputs import DEFAULT_MAX_CHARS
 from factsift.labels import parse_label_map
 from factsift.model import Classifier, ModelLoadError
 from factsift.results import LabeledSentence
-from factsift.train import TrainConfig, train
+from factsift.train import TrainConfig, has_checkpoint, train
 
 # DataError, UnicodeDecodeError and json.JSONDecodeError are ValueErrors; FileNotFoundError,
 # FileExistsError, PermissionError and IsADirectoryError are OSErrors.
@@ -85,13 +85,17 @@ def _add_label_command(commands) -> None:
     label.add_argument(
         "paths", nargs="+", metavar="PATH",
         help=f"a text file, a folder (searched recursively with --glob), a .jsonl or .csv file of "
-        f"records, or {STDIN} for stdin",
+        f"records, a .tsv or .json file of records, or {STDIN} for stdin",
     )
     label.add_argument("--format", choices=writers.FORMATS, default="jsonl", help="output format (default: jsonl)")
-    label.add_argument("--output", "-o", type=Path, metavar="FILE", help="output file (default: stdout)")
+    label.add_argument(
+        "--output", "-o", type=Path, metavar="FILE",
+        help=f"output file (default or {STDIN}: stdout); a symlink is written through, a FIFO or device streamed",
+    )
     label.add_argument(
         "--overwrite", action="store_true",
-        help="replace an existing output file (an unfinished OUTPUT.partial is still resumed: delete it to start over)",
+        help="replace an existing output file; an unfinished OUTPUT.partial of the same inputs and settings "
+        "is still resumed, one of other inputs or settings is discarded",
     )
     label.add_argument(
         "--model", metavar="DIR_OR_ID", help="model directory or Hugging Face id (default: the shipped model)"
@@ -109,30 +113,45 @@ def _add_label_command(commands) -> None:
         "several runs side by side)",
     )
     label.add_argument(
-        "--text-field", default="text", metavar="NAME", help="JSONL/CSV field holding the text (default: text)"
+        "--text-field", metavar="NAME", help="JSONL/JSON/CSV/TSV field holding the text (default: text)"
     )
     label.add_argument(
-        "--id-field", default="id", metavar="NAME",
-        help="JSONL/CSV field holding the document id (default: id; without one: file:line)",
+        "--id-field", metavar="NAME",
+        help="JSONL/JSON/CSV/TSV field holding the document id (default: id; without one: file:line)",
     )
     label.add_argument("--glob", default="*.txt", metavar="PATTERN", help="files to read in folders (default: *.txt)")
     label.add_argument(
         "--max-chars", type=_positive_int, default=DEFAULT_MAX_CHARS, metavar="N",
         help=f"longest document accepted, in characters (default: {DEFAULT_MAX_CHARS:,})",
     )
+    label.add_argument(
+        "--allow-markup", action="store_true",
+        help="label documents that are mostly HTML markup instead of stopping (prose that mentions a tag "
+        "is always labelled)",
+    )
     _add_progress_flag(label)
     label.set_defaults(run=_label)
 
 
 def _label(args: argparse.Namespace, argv: Sequence[str]) -> None:
-    if args.output is not None:
-        writers.check_target(args.output, args.overwrite)  # fail before loading the model
-    documents = iter_documents(args.paths, args.text_field, args.id_field, args.glob, args.max_chars)
+    if args.output == Path(STDIN):
+        args.output = None
+    if args.output is not None:  # fail before loading the model
+        inputs = [file for file, _, _ in input_sources(args.paths, args.glob)]
+        writers.check_target(args.output, args.overwrite, inputs)
+    documents = iter_documents(
+        args.paths, args.text_field, args.id_field, args.glob, args.max_chars, allow_markup=args.allow_markup
+    )
     classifier = Classifier.from_pretrained(args.model, device=args.device, backend=args.backend, threads=args.threads)
     if args.output is None and isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(encoding="utf-8")  # JSON and CSV are UTF-8 whatever the locale
+    run = {
+        "inputs": input_fingerprint(args.paths, args.glob), "model": classifier.source, "labels": classifier.labels,
+        "text_field": args.text_field, "id_field": args.id_field, "max_chars": args.max_chars,
+        "allow_markup": args.allow_markup,
+    }
     documents_done = sentences_done = 0
-    with writers.open_writer(args.format, classifier.labels, args.output, args.overwrite) as writer:
+    with writers.open_writer(args.format, classifier.labels, args.output, args.overwrite, run) as writer:
         if writer.done:
             print(
                 f"factsift: resuming {writers.partial_path(args.output)}: "
@@ -141,7 +160,7 @@ def _label(args: argparse.Namespace, argv: Sequence[str]) -> None:
             )
         todo = (document for document in documents if document.id not in writer.done)
         with tqdm(desc="labelling", unit="doc", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True) as bar:
-            for document, sentences in _labelled(classifier, todo, args.batch_size, args.max_chars):
+            for document, sentences in _labelled(classifier, todo, args.batch_size, args.max_chars, args.allow_markup):
                 writer.write(document, sentences)
                 documents_done += 1
                 sentences_done += len(sentences)
@@ -156,7 +175,7 @@ def _label(args: argparse.Namespace, argv: Sequence[str]) -> None:
 
 
 def _labelled(
-    classifier: Classifier, documents: Iterable[Document], batch_size: int, max_chars: int | None
+    classifier: Classifier, documents: Iterable[Document], batch_size: int, max_chars: int | None, allow_markup: bool
 ) -> Iterator[tuple[Document, list[LabeledSentence]]]:
     """Each document with its labelled sentences, in order; sentences are batched across documents."""
     queued: deque[Document] = deque()
@@ -166,7 +185,7 @@ def _labelled(
             queued.append(document)
             yield document.text
 
-    for sentences in classifier.label_texts(texts(), batch_size=batch_size, max_chars=max_chars):
+    for sentences in classifier.label_texts(texts(), batch_size, max_chars, allow_markup):
         yield queued.popleft(), sentences
 
 
@@ -220,6 +239,10 @@ def _add_train_command(commands) -> None:
     train.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                        help="do not fit a softmax temperature on the dev data")
     train.add_argument("--float16", action="store_true", help="save the weights in float16")
+    train.add_argument(
+        "--checkpoint-steps", type=_positive_int, default=d.checkpoint_steps, metavar="N",
+        help="save a checkpoint every N steps, and at each epoch end (default: %(default)s)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
     train.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     _add_device_flag(train)
@@ -234,7 +257,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> None:
         learning_rate=args.learning_rate, max_length=args.max_length, context_window=args.context_window,
         context_dropout=args.context_dropout,
         data_description=args.data_card.read_text(encoding="utf-8") if args.data_card else "",
-        dev_fraction=args.dev_fraction, seed=args.seed, patience=args.patience,
+        dev_fraction=args.dev_fraction, seed=args.seed, patience=args.patience, checkpoint_steps=args.checkpoint_steps,
         class_weights=args.class_weights, calibrate=args.calibrate, save_float16=args.float16,
         resume=args.resume, overwrite=args.overwrite, device=args.device,
         command=shlex.join(["factsift", *argv]),
@@ -356,9 +379,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _resume_hint(args: argparse.Namespace) -> str:
+    """How to go on after Ctrl-C, only where it is true: a .partial with documents, a checkpoint."""
     if args.command == "label" and args.output is not None and args.format != "html":
         partial = writers.partial_path(args.output)
-        return f"; rerun the same command to continue (finished documents are kept in {partial})"
+        if partial.exists():
+            return f"; rerun the same command to continue (finished documents are kept in {partial})"
     if args.command == "train":
-        return "; rerun with --resume to continue from the last checkpoint"
+        if has_checkpoint(args.output):
+            return "; rerun with --resume to continue from the last checkpoint"
+        return "; no checkpoint was saved yet, so there is nothing to resume"
     return ""

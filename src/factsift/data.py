@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from factsift.fileio import decode_utf8, json_object_lines
+from factsift.fileio import decode_utf8, json_object_lines, tsv_quoting
 
 TEXT_ALIAS = "sentence"
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+MIN_TRAIN_EXAMPLES = 2  # per label, see check_label_counts
+MIN_DEV_EXAMPLES = 1
 
 
 class DataError(ValueError):
@@ -117,6 +119,27 @@ def check_known_labels(data: LabeledData, known: Sequence[str], what: str = "the
             raise DataError(f"{where}: label {label!r} is unknown to {what} ({', '.join(known)})")
 
 
+def check_label_counts(train: LabeledData, dev: LabeledData) -> None:
+    """Raise DataError unless ``train`` has at least two labels, each with ``MIN_TRAIN_EXAMPLES``
+    training and ``MIN_DEV_EXAMPLES`` dev examples: with one label a model learns to give it to
+    everything, and a label missing from dev cannot be scored."""
+    rule = (
+        f"training needs at least 2 labels, each with at least {MIN_TRAIN_EXAMPLES} training and "
+        f"{MIN_DEV_EXAMPLES} dev example(s)"
+    )
+    train_counts, dev_counts = Counter(train.labels), Counter(dev.labels)
+    if len(train_counts) < 2:
+        found = ", ".join(f"{label!r} ({n})" for label, n in train_counts.items()) or "none"
+        raise DataError(f"{rule}; the training data has only one label: {found}")
+    short = [
+        f"{label!r} has {train_counts[label]} training and {dev_counts[label]} dev example(s)"
+        for label in train_counts
+        if train_counts[label] < MIN_TRAIN_EXAMPLES or dev_counts[label] < MIN_DEV_EXAMPLES
+    ]
+    if short:
+        raise DataError(f"{rule}; {'; '.join(short)}")
+
+
 def stratified_split(data: LabeledData, dev_fraction: float, seed: int) -> tuple[LabeledData, LabeledData]:
     """Split into train/dev keeping label proportions, reproducibly from ``seed``.
 
@@ -186,18 +209,21 @@ def _read_text(path: Path) -> str:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[str, Row]]:
-    """Rows of a CSV (RFC 4180 quoting) or TSV (no quoting: quote marks are text) file.
+    """Rows of a CSV (RFC 4180 quoting) or TSV file: a TSV is read with standard quoting when it was
+    written with it (``fileio.tsv_quoting``), else quote marks are text.
 
     Only ``\n``, ``\r\n`` and ``\r`` end a line, so U+2028 or U+0085 inside a sentence stay in it.
     A row with more fields than the header is an error; a shorter row lacks its trailing columns
     (an error only if one of them is used); blank lines are skipped.
     """
     tsv = path.suffix.lower() == ".tsv"
+    text = _read_text(path)
+    quoting = tsv_quoting(text) if tsv else csv.QUOTE_MINIMAL
     reader = csv.reader(
-        io.StringIO(_read_text(path), newline=""),
+        io.StringIO(text, newline=""),
         delimiter="\t" if tsv else ",",
-        quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL,
-        strict=not tsv,
+        quoting=quoting,
+        strict=quoting != csv.QUOTE_NONE,
     )
     try:
         header = next(reader, None)

@@ -3,6 +3,8 @@ text and JSON Lines with errors that name file, line and column."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -38,6 +40,15 @@ def atomic_open(path: str | Path, mode: str = "w", overwrite: bool = True) -> It
         raise
 
 
+def give_default_permissions(directory: str | Path) -> None:
+    """Give each file in ``directory`` the mode a plain new file gets (0666 less the umask), as
+    ``atomic_open`` does: some writers (safetensors) leave 0600, which other users cannot read."""
+    mode = 0o666 & ~_current_umask()
+    for path in Path(directory).iterdir():
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -64,6 +75,32 @@ def replace_dir(staging: Path, output: Path) -> None:
         os.replace(old / "previous", output)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def tsv_quoting(text: str) -> int:
+    """``csv.QUOTE_MINIMAL`` when the TSV ``text`` was written with standard quoting (``csv.writer``,
+    ``pandas.to_csv(sep="\\t")``), else ``csv.QUOTE_NONE`` (quote marks are text).
+
+    The file counts as quoted when it parses strictly with quoting, parses differently without it,
+    and writing its rows back with ``csv.writer`` (minimal or all-field quoting) gives the file
+    again: a sentence that merely starts with a quote mark, like ``"Go," he said``, is read verbatim.
+    """
+    def rows(quoting: int) -> list[list[str]]:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=quoting, strict=True))
+
+    try:
+        quoted = rows(csv.QUOTE_MINIMAL)
+    except csv.Error:
+        return csv.QUOTE_NONE
+    if quoted == rows(csv.QUOTE_NONE):
+        return csv.QUOTE_NONE
+    canonical = text.replace("\r\n", "\n").rstrip("\n")
+    for quoting in (csv.QUOTE_MINIMAL, csv.QUOTE_ALL):
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter="\t", quoting=quoting, lineterminator="\n").writerows(quoted)
+        if buffer.getvalue().rstrip("\n") == canonical:
+            return csv.QUOTE_MINIMAL
+    return csv.QUOTE_NONE
 
 
 def lock_exclusively(stream: IO, path: str | Path) -> None:

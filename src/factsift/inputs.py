@@ -14,6 +14,12 @@ CONTEXT_CHARS = 160
 DEFAULT_MAX_CHARS = 2_000_000
 
 _HTML_TAG = re.compile(r"<\s*(html|body|head|div|p|span|br|script|style|table|a\s+href)\b", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<(?:[a-zA-Z][\w:-]*|/[a-zA-Z][\w:-]*|!--|!doctype)[^<>]*>", re.IGNORECASE)
+_HTML_START = re.compile(r"\s*<(?:!doctype\s+html|html)\b", re.IGNORECASE)
+# A text is an HTML document when it opens like one, or when tags make up this share of its
+# non-space characters (an article that mentions ``<p>`` is prose, a scraped page is not).
+MARKUP_SHARE = 0.25
+MIN_TAGS = 3
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
 
 
@@ -69,8 +75,15 @@ def document_inputs(sentences: Sequence[Sentence], window: int) -> list[tuple[st
     ]
 
 
-def check_text(text: object, where: str = "text", max_chars: int | None = DEFAULT_MAX_CHARS) -> str:
-    """Return ``text`` if it is plain prose factsift can label, else raise ValueError naming ``where``."""
+def check_text(
+    text: object, where: str = "text", max_chars: int | None = DEFAULT_MAX_CHARS, allow_markup: bool = False
+) -> str:
+    """Return ``text`` if it is plain prose factsift can label, else raise ValueError naming ``where``.
+
+    An HTML document (one that starts with ``<!DOCTYPE html>``/``<html>``, or whose tags make up
+    ``MARKUP_SHARE`` of its non-space characters) is refused unless ``allow_markup``; prose that
+    mentions a tag or two passes.
+    """
     if not isinstance(text, str):
         raise TypeError(f"{where}: expected str, got {type(text).__name__}")
     if max_chars is not None and len(text) > max_chars:
@@ -84,10 +97,21 @@ def check_text(text: object, where: str = "text", max_chars: int | None = DEFAUL
         raise ValueError(
             f"{where}: line {line} holds control character {control.group()!r}: binary data, not text"
         )
-    tag = _HTML_TAG.search(text)
-    if tag:
+    if not allow_markup and _is_html_document(text):
+        tag = _HTML_TAG.search(text) or _ANY_TAG.search(text)
         line = text.count("\n", 0, tag.start()) + 1
         raise ValueError(
-            f"{where}: line {line} holds HTML markup {tag.group()!r}; extract the article text first"
+            f"{where}: line {line} holds HTML markup {tag.group()!r} and the text is mostly markup; "
+            "extract the article text first, or allow it (allow_markup=True / --allow-markup)"
         )
     return text
+
+
+def _is_html_document(text: str) -> bool:
+    if _HTML_START.match(text):
+        return True
+    tags = _ANY_TAG.findall(text)
+    if len(tags) < MIN_TAGS:
+        return False
+    markup = sum(len("".join(tag.split())) for tag in tags)
+    return markup >= MARKUP_SHARE * len("".join(text.split()))

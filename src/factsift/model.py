@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from tqdm.auto import tqdm
 
 from factsift.backends import Backend, quiet_transformers, softmax
 from factsift.errors import ModelLoadError, first_line
+from factsift.fileio import give_default_permissions
 from factsift.inputs import DEFAULT_MAX_CHARS, check_text, document_inputs, encode_triples, input_length
 from factsift.results import LabeledSentence
 from factsift.segment import Sentence, split_sentences
@@ -21,6 +24,9 @@ DEFAULT_MODEL_NAME = "factsift-minilm"
 MODEL_ENV_VAR = "FACTSIFT_MODEL"
 # Documents are scored together until a chunk holds this many sentences (keeps batches full).
 SENTENCES_PER_CHUNK = 512
+# A usable tokenizer must split this into known tokens (a broken one makes every word unknown).
+TOKENIZER_PROBE = "The minister said on Tuesday that the government would raise taxes next year."
+HUB_PROBE_SECONDS = 3.0
 
 
 def default_model_path() -> Path:
@@ -55,10 +61,81 @@ def _resolve_source(path_or_model_id: str | os.PathLike | None) -> str:
             raise ModelLoadError(f"model path {name!r} is a file; expected a model directory")
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"model directory {name!r} has no config.json: not a saved model")
+        unreadable = sorted(file.name for file in path.iterdir() if file.is_file() and not os.access(file, os.R_OK))
+        if unreadable:
+            raise ModelLoadError(
+                f"model directory {name!r}: permission denied reading {', '.join(unreadable)}; "
+                "ask its owner to make the files readable (chmod a+r)"
+            )
         return str(path)
     if _looks_like_local_path(name):
         raise ModelLoadError(f"model directory {name!r} does not exist")
-    return name  # a Hugging Face Hub id
+    return _hub_source(name)
+
+
+def _hub_source(name: str) -> str:
+    """``name`` as a Hub id when the Hub answers, else its cached copy; fails fast when there is none.
+
+    Offline (``HF_HUB_OFFLINE``) or with the Hub unreachable, a name that is neither a local folder
+    nor in the Hub cache fails at once instead of going through transformers' download retries.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    offline = bool(constants.HF_HUB_OFFLINE)
+    if not offline and _answers(constants.ENDPOINT):
+        return name
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except ValueError:  # not a valid Hub id
+        cached = None
+    if isinstance(cached, str):
+        return str(Path(cached).parent)
+    why = "offline mode is on (HF_HUB_OFFLINE)" if offline else f"{constants.ENDPOINT} does not answer"
+    raise ModelLoadError(
+        f"no local folder {name!r} and the Hub is unreachable ({why}), with no cached copy; "
+        "pass the path of a model folder"
+    )
+
+
+def _answers(url: str) -> bool:
+    """Whether an HTTP server answers at ``url`` within HUB_PROBE_SECONDS (proxies from the environment)."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=HUB_PROBE_SECONDS).close()
+    except urllib.error.HTTPError:
+        return True  # an error status is still an answer
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def load_tokenizer(source: str):
+    """The tokenizer of a model directory or Hub id, checked against the model: ModelLoadError when it
+    is missing or unusable.
+
+    A tokenizer whose vocabulary is larger than config.json's ``vocab_size``, or under half of it, or
+    that turns every word of ``TOKENIZER_PROBE`` into the unknown token, belongs to another model or
+    was rebuilt from incomplete files (e.g. a folder without ``tokenizer.json``).
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        vocab_size = getattr(AutoConfig.from_pretrained(source), "vocab_size", None)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"cannot load the tokenizer of {source!r}: {first_line(error)}") from error
+    size = len(tokenizer)
+    if isinstance(vocab_size, int) and not vocab_size // 2 <= size <= vocab_size:
+        raise ModelLoadError(
+            f"{source}: the tokenizer has {size:,} tokens but config.json has vocab_size {vocab_size:,}; "
+            "its tokenizer files (tokenizer.json, vocab.txt, ...) are missing or belong to another model"
+        )
+    ids = tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]
+    if not ids or (tokenizer.unk_token_id is not None and set(ids) == {tokenizer.unk_token_id}):
+        raise ModelLoadError(
+            f"{source}: the tokenizer makes every word of a test sentence an unknown token; "
+            "its tokenizer files (tokenizer.json, vocab.txt, ...) are missing or broken"
+        )
+    return tokenizer
 
 
 class Classifier:
@@ -96,13 +173,11 @@ class Classifier:
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise ValueError(f"threads must be a whole number >= 1 or None, got {threads!r}")
         source = _resolve_source(path_or_model_id)
-        from transformers import AutoTokenizer
-
         try:
             settings = load_settings(source)
-            tokenizer = AutoTokenizer.from_pretrained(source)
         except (OSError, ValueError) as error:
             raise ModelLoadError(f"cannot load model {source!r}: {first_line(error)}") from error
+        tokenizer = load_tokenizer(source)
         model_backend = _load_backend(source, settings, backend, device, threads)
         return cls(model_backend, tokenizer, settings, source)
 
@@ -118,6 +193,7 @@ class Classifier:
             self.backend.save(path)
         self.tokenizer.save_pretrained(path)
         replace(self.settings, onnx_file=None).save(path)  # an ONNX file beside the weights is not copied
+        give_default_permissions(path)
         return path
 
     @property
@@ -155,21 +231,39 @@ class Classifier:
         return [self.labels[i] for i in probabilities.argmax(axis=1)]
 
     # ---- whole texts --------------------------------------------------------------------
-    def label_text(self, text: str, max_chars: int | None = DEFAULT_MAX_CHARS) -> list[LabeledSentence]:
+    def label_text(
+        self, text: str, max_chars: int | None = DEFAULT_MAX_CHARS, allow_markup: bool = False
+    ) -> list[LabeledSentence]:
         """Split ``text`` into sentences and label each one, offsets pointing into ``text``."""
-        return next(self.label_texts([text], max_chars=max_chars))
+        return next(self.label_texts([text], max_chars=max_chars, allow_markup=allow_markup))
 
     def label_texts(
         self,
         texts: Iterable[str],
         batch_size: int = 32,
         max_chars: int | None = DEFAULT_MAX_CHARS,
+        allow_markup: bool = False,
     ) -> Iterator[list[LabeledSentence]]:
-        """Label many texts lazily, batching sentences across documents; yields in input order."""
+        """Label many texts lazily, batching sentences across documents; yields in input order.
+
+        ``texts`` is any iterable of str (a generator too) but not a single str. Arguments are
+        checked when called, each text when reached. ``allow_markup`` lets HTML documents through
+        (see ``factsift.inputs.check_text``).
+        """
+        if isinstance(texts, (str, bytes)) or isinstance(texts, Mapping) or not isinstance(texts, Iterable):
+            raise TypeError(f"texts must be an iterable of str, got {_described(texts)}; wrap a single text in a list")
+        _check_positive_int(batch_size, "batch_size")
+        if max_chars is not None:
+            _check_positive_int(max_chars, "max_chars")
+        return self._label_texts(texts, batch_size, max_chars, allow_markup)
+
+    def _label_texts(
+        self, texts: Iterable[str], batch_size: int, max_chars: int | None, allow_markup: bool
+    ) -> Iterator[list[LabeledSentence]]:
         pending: list[list[Sentence]] = []
         pending_sentences = 0
         for index, text in enumerate(texts):
-            pending.append(split_sentences(check_text(text, f"text {index}", max_chars)))
+            pending.append(split_sentences(check_text(text, f"text {index}", max_chars, allow_markup)))
             pending_sentences += len(pending[-1])
             if pending_sentences >= SENTENCES_PER_CHUNK or len(pending) >= SENTENCES_PER_CHUNK:
                 yield from self._label_documents(pending, batch_size)
@@ -212,8 +306,7 @@ class Classifier:
 
         A model trained on sentences alone (``context_window`` 0) never sees the given context.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        _check_positive_int(batch_size, "batch_size")
         if self.settings.context_window == 0:
             triples = [(sentence, "", "") for sentence, _, _ in triples]
         output = np.zeros((len(triples), len(self.labels)), dtype=np.float32)
@@ -229,19 +322,42 @@ class Classifier:
 def _triples(
     sentences: Sequence[str], before: Sequence[str] | None, after: Sequence[str] | None
 ) -> list[tuple[str, str, str]]:
-    if isinstance(sentences, str):
-        raise TypeError("expected a list of sentences, got a single str; wrap it in a list")
-    before = [""] * len(sentences) if before is None else list(before)
-    after = [""] * len(sentences) if after is None else list(after)
+    """Checked (sentence, before, after) triples; TypeError/ValueError name the parameter and value."""
+    sentences = _text_list(sentences, "sentences")
+    before = [""] * len(sentences) if before is None else _text_list(before, "context_before")
+    after = [""] * len(sentences) if after is None else _text_list(after, "context_after")
     if not len(before) == len(after) == len(sentences):
         raise ValueError(
             f"context_before ({len(before)}) and context_after ({len(after)}) must match "
             f"the number of sentences ({len(sentences)})"
         )
-    for index, sentence in enumerate(sentences):
-        if not isinstance(sentence, str):
-            raise TypeError(f"sentence {index}: expected str, got {type(sentence).__name__}")
     return list(zip(sentences, before, after))
+
+
+def _text_list(values: object, name: str) -> list[str]:
+    """``values`` (a list, tuple, array or Series of str) as a list, the scikit-learn way: a single
+    str, a dict, None or a generator is a TypeError naming ``name`` and the value."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a list of str, got a single {_described(values)}; wrap it in a list")
+    if isinstance(values, Mapping) or not (hasattr(values, "__len__") and hasattr(values, "__iter__")):
+        raise TypeError(f"{name} must be a list of str, got {_described(values)}")
+    items = list(values)
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{name}[{index}] must be a str, got {_described(item)}")
+    return items
+
+
+def _check_positive_int(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {_described(value)}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+
+
+def _described(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 def load_settings(source: str) -> ModelSettings:

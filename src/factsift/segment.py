@@ -1,8 +1,9 @@
 """Split text into sentences with exact character offsets and quote tracking.
 
 Paragraphs
-    If the text has blank lines, paragraphs are separated by blank lines and single newlines
-    are hard wraps; otherwise every non-empty line is a paragraph. A sentence never crosses
+    Lines end at ``\n``, ``\r\n``, an old-Mac ``\r`` or U+2028. If the text has blank lines or
+    U+2029 paragraph separators, paragraphs are separated by them and single line ends are hard
+    wraps; otherwise every non-empty line is a paragraph. A sentence never crosses
     a paragraph. A bullet or numbered list line (``- ``, ``* ``, ``• ``, ``1. ``, ``2) ``)
     never shares a sentence with another line; its marker stays in its first sentence.
 
@@ -15,7 +16,13 @@ Sentence ends
     zone; initials, ``U.S.``-style and company/street abbreviations (``Inc.``, ``St.``) only
     before a typical sentence opener (``The``, ``He``, ...). An ellipsis ends a sentence only
     before a capitalised word. Decimals, URLs and e-mails have no space after their dots. A
-    sentence needs a letter or digit before it can end, so ``". . . We`` does not split.
+    sentence needs a letter or digit before it can end, so ``". . . We`` does not split. A
+    zero-width space (U+200B) separates tokens like a space, and neither it nor a byte-order mark
+    (U+FEFF) is ever part of a sentence's edges.
+
+Language
+    The rules are for English (and other space-separated Latin-script) text: CJK full stops
+    (``。！？``) do not end sentences, since factsift's models are English-only.
 
 Quotes
     Double quotes (``"``, ``“ ”``, ``« »``) are tracked across sentences and paragraphs. A
@@ -45,9 +52,13 @@ _TERMINALS = ".?!…"
 _OPEN_CONTEXT = "([{“‘«—–-/"
 _CLOSE_CONTEXT = ".,;:!?)]}…”’»—–-/"
 
-_BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
-_NEWLINE = re.compile(r"\n")
-_TOKEN = re.compile(r"\S+")
+# Invisible characters that separate tokens (zero-width space) or sit at a file's start (BOM).
+_INVISIBLE = "\u200b\ufeff"
+_LINE_END_PATTERN = "(?:\r\n|\r(?!\n)|[\n\u2028])"
+_LINE_END = re.compile(_LINE_END_PATTERN)
+_BLANK_LINE = re.compile(f"{_LINE_END_PATTERN}[ \t\f\v]*{_LINE_END_PATTERN}|\u2029")
+_NEWLINE = re.compile(f"{_LINE_END_PATTERN}|\u2029")
+_TOKEN = re.compile(f"[^\\s{_INVISIBLE}]+")
 _WORD = re.compile(r"[^\W\d_]+")
 _WORD_CHARACTER = re.compile(r"\w")
 _QUOTE_MARK = re.compile("[\"“”«»]")
@@ -114,6 +125,8 @@ class Sentence:
 
 def split_sentences(text: str) -> list[Sentence]:
     """Split ``text`` into sentences with exact offsets, paragraph index and quote flags."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     paragraphs = _paragraph_spans(text)
     spans = [span for start, end in paragraphs for span in _sentence_spans(text, start, end)]
     return _annotate(text, spans, paragraphs)
@@ -140,12 +153,11 @@ def annotate_spans(text: str, spans: Sequence[tuple[int, int]]) -> list[Sentence
 
 def _strip_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     """``(start, end)`` narrowed to exclude surrounding whitespace; ``None`` if nothing is left."""
-    chunk = text[start:end]
-    stripped = chunk.strip()
-    if not stripped:
-        return None
-    first = start + len(chunk) - len(chunk.lstrip())
-    return first, first + len(stripped)
+    while start < end and (text[start].isspace() or text[start] in _INVISIBLE):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in _INVISIBLE):
+        end -= 1
+    return (start, end) if start < end else None
 
 
 def _paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -166,8 +178,8 @@ def _units(text: str, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
     run_end = start
     line_start = start
     while line_start < end:
-        newline = text.find("\n", line_start, end)
-        line_end = end if newline < 0 else newline
+        newline = _LINE_END.search(text, line_start, end)
+        line_end = end if newline is None else newline.start()
         line = _strip_span(text, line_start, line_end)
         if line and _LIST_MARKER.match(text, line[0], line[1]):
             if run_start is not None:
@@ -177,7 +189,7 @@ def _units(text: str, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
         elif line:
             run_start = line[0] if run_start is None else run_start
             run_end = line[1]
-        line_start = line_end + 1
+        line_start = end if newline is None else newline.end()
     if run_start is not None:
         yield run_start, run_end, False
 

@@ -20,13 +20,13 @@ from tqdm.auto import tqdm
 from factsift.backends import quiet_transformers, softmax
 from factsift.backends.torch import TorchBackend, resolve_device
 from factsift.data import (
-    Columns, LabeledData, check_known_labels, count_overlap, load_data, stratified_split,
+    Columns, LabeledData, check_known_labels, check_label_counts, count_overlap, load_data, stratified_split,
 )
 from factsift.evaluate import EvaluationReport, compute_report
-from factsift.fileio import atomic_write_text
+from factsift.fileio import atomic_write_text, give_default_permissions
 from factsift.inputs import encode_triples, input_length
 from factsift.labels import DEFAULT_LABELS, parse_label_map
-from factsift.model import Classifier, ModelLoadError, _resolve_source, load_settings
+from factsift.model import Classifier, ModelLoadError, _resolve_source, load_settings, load_tokenizer
 from factsift.settings import SETTINGS_FILE, ModelSettings
 
 CHECKPOINT_DIR = ".checkpoint"
@@ -132,10 +132,8 @@ def _check_output(config: TrainConfig) -> Path:
     if output.exists() and not output.is_dir():
         raise FileExistsError(f"output {output} is a file")
     if output.is_dir() and any(output.iterdir()) and not config.overwrite:
-        raise FileExistsError(
-            f"output {output} is not empty; pass overwrite=True (--overwrite) to replace it "
-            "or resume=True (--resume) to continue an interrupted run"
-        )
+        resume = " or resume=True (--resume) to continue an interrupted run" if has_checkpoint(output) else ""
+        raise FileExistsError(f"output {output} is not empty; pass overwrite=True (--overwrite) to replace it{resume}")
     return output
 
 
@@ -176,15 +174,6 @@ def _factsift_labels(source: str) -> list[str]:
         return load_settings(source).labels
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"cannot load base model {source!r}: {error}") from error
-
-
-def _load_tokenizer(source: str):
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(f"cannot load the tokenizer of {source!r}: {error}") from error
 
 
 def _load_model(source: str, labels: list[str], base_labels: list[str] | None):
@@ -328,6 +317,15 @@ def fit_temperature(logits: np.ndarray, gold_ids: np.ndarray) -> float:
 # A directory is complete before ``latest`` names it, and only directories that the current
 # ``latest`` state does not name are deleted, so an interruption at any point leaves a
 # consistent checkpoint behind.
+def has_checkpoint(output: str | Path) -> bool:
+    """Whether ``output`` holds a checkpoint that ``resume`` can continue from."""
+    try:
+        _latest_checkpoint(Path(output) / CHECKPOINT_DIR)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _latest_checkpoint(checkpoint: Path) -> Path:
     pointer = checkpoint / LATEST_FILE
     step_dir = checkpoint / pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
@@ -404,6 +402,8 @@ def _train(config: TrainConfig) -> TrainResult:
     labels = _label_order(base_labels, train_data.labels)
     known_to = "the training data" if base_labels is None else "the training data or the base model"
     check_known_labels(dev_data, labels, known_to)
+    check_label_counts(train_data, dev_data)
+    tokenizer = load_tokenizer(base)
     window = config.context_window
     if window and not _has_context(train_data):
         warnings.warn(
@@ -423,7 +423,6 @@ def _train(config: TrainConfig) -> TrainResult:
     state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_f1": -1.0,
                              "best_epoch": 0.0, "best_dir": None, "epochs_without_gain": 0, "stopped": False,
                              "history": [], "losses": [], "labels": labels, "run": fingerprint}
-    tokenizer = _load_tokenizer(base)
     if config.resume:
         step_dir = _latest_checkpoint(checkpoint)
         state = json.loads((step_dir / "state.json").read_text(encoding="utf-8"))
@@ -513,8 +512,12 @@ def _train(config: TrainConfig) -> TrainResult:
             if state["stopped"]:
                 _note(progress, f"early stop: no dev macro-F1 gain for {config.patience} epochs")
     except KeyboardInterrupt:
-        _note(progress, f"interrupted at step {state['global_step']}; run again with resume=True (--resume) "
-                        "to continue from the last checkpoint")
+        if has_checkpoint(output):
+            _note(progress, f"interrupted at step {state['global_step']}; run again with resume=True (--resume) "
+                            "to continue from the last checkpoint")
+        else:
+            _note(progress, f"interrupted at step {state['global_step']}, before the first checkpoint; "
+                            "start again with overwrite=True (--overwrite)")
         raise
     finally:
         progress.close()
@@ -547,6 +550,7 @@ def _finish(config, output, checkpoint, tokenizer, labels, window, dev_data, dev
         labels=labels, context_window=window, max_length=config.max_length, temperature=temperature,
     ).save(output)
     report.save(output / REPORT_FILE)
+    give_default_permissions(output)
     result = TrainResult(output=output, labels=labels, best_epoch=state["best_epoch"], dev_report=report,
                          history=state["history"], overlap_with_dev=overlap, losses=state["losses"],
                          context_window=window)

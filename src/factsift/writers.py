@@ -6,6 +6,16 @@ rerun finds the ``.partial`` file, keeps the documents it holds and labels the r
 tail of the file can be damaged by a crash, so on resume a cut-off last line is dropped and the
 last document is written again (it may have been cut between two lines). A run holds a lock on the
 ``.partial`` file, so a second run on the same output stops instead of mixing records into it.
+
+``OUTPUT.partial.run`` records what the run was (inputs and settings, given by the caller as
+``run``): a rerun with another ``run`` is refused, or starts over with ``overwrite``; a rerun with
+the same ``run`` resumes, with or without ``overwrite``.
+
+Only a regular file is ever replaced. A symlink is written through (the ``.partial`` and temp files
+go beside its target); FIFOs, devices, sockets and anything under ``/dev`` or ``/proc`` (such as
+``/dev/stdout``) are streams: written in place, without ``.partial``, rename or resume, and
+without needing ``overwrite``. Nothing is written to a stream before the first document is ready,
+so a run that fails on its first document leaves no half page or lone CSV header.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import html
 import io
 import json
 import os
+import stat
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -23,11 +34,13 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from factsift.documents import Document
-from factsift.fileio import atomic_open, lock_exclusively
+from factsift.fileio import atomic_open, atomic_write_text, lock_exclusively
 from factsift.results import LabeledSentence
 
 FORMATS = ("jsonl", "csv", "html")
 PARTIAL_SUFFIX = ".partial"
+RUN_SUFFIX = ".run"
+STREAM_FOLDERS = ("dev", "proc")
 SCORE_DIGITS = 6
 COLUMNS = ["doc_id", "sentence_index", "paragraph", "start", "end", "text", "label", "score"]
 
@@ -46,16 +59,43 @@ def sentence_records(doc_id: str, sentences: Sequence[LabeledSentence]) -> list[
 
 
 def partial_path(output: Path) -> Path:
-    """Where an unfinished JSONL/CSV output is kept: ``OUTPUT.partial``."""
-    return output.with_name(output.name + PARTIAL_SUFFIX)
+    """Where an unfinished JSONL/CSV output is kept: ``OUTPUT.partial`` (beside a symlink's target)."""
+    target = _file_target(output)
+    return target.with_name(target.name + PARTIAL_SUFFIX)
 
 
-def check_target(output: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing output unless ``overwrite``; a folder is never an output."""
-    if output.is_dir():
+def is_stream(output: Path) -> bool:
+    """Whether ``output`` is written as a stream: a FIFO, device or socket, or a path under /dev or /proc."""
+    parts = Path(os.path.abspath(output)).parts
+    if len(parts) > 1 and parts[1] in STREAM_FOLDERS:
+        return True
+    try:
+        mode = output.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def check_target(output: Path, overwrite: bool, inputs: Sequence[Path | None] = ()) -> None:
+    """Refuse to replace an existing output unless ``overwrite``, or one of the ``inputs`` ever; a
+    folder is never an output, a stream (``is_stream``) is always written."""
+    if is_stream(output):
+        return
+    target = _file_target(output)
+    if target.is_dir():
         raise IsADirectoryError(f"{output} is a folder; the output must be a file path")
-    if output.exists() and not overwrite:
+    for source in inputs:
+        if source is not None and (
+            source.resolve() == target.resolve() or target.exists() and os.path.samefile(source, target)
+        ):
+            raise ValueError(f"{output} is also an input of this run; write the output to another file")
+    if target.exists() and not overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+
+
+def _file_target(output: Path) -> Path:
+    """The file that writing ``output`` replaces: a symlink's final target, else ``output``."""
+    return output.resolve() if output.is_symlink() else output
 
 
 class Writer:
@@ -69,30 +109,37 @@ class Writer:
 
 @contextmanager
 def open_writer(
-    fmt: str, labels: Sequence[str], output: Path | None = None, overwrite: bool = False
+    fmt: str, labels: Sequence[str], output: Path | None = None, overwrite: bool = False, run: dict | None = None
 ) -> Iterator[Writer]:
     """A writer for ``fmt`` to ``output`` (stdout when None), finished when the block succeeds.
 
-    JSONL/CSV files resume from ``OUTPUT.partial``; HTML is written to a temp file and renamed.
-    When the block fails, no ``output`` appears: a ``.partial`` file stays only if it holds a
-    document.
+    JSONL/CSV files resume from ``OUTPUT.partial`` when it was started with the same ``run`` (a
+    JSON-able description of the inputs and settings; None resumes any partial file); HTML is
+    written to a temp file and renamed. When the block fails, no ``output`` appears: a
+    ``.partial`` file stays only if it holds a document. A stream output (stdout, ``is_stream``)
+    is written as it goes.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if output is not None:
         check_target(output, overwrite)
-    if fmt == "html":
-        target = nullcontext(sys.stdout) if output is None else atomic_open(output, overwrite=overwrite)
+    if output is None or is_stream(output):
+        target = nullcontext(sys.stdout) if output is None else output.open("w", encoding="utf-8", newline="")
         with target as stream:
+            writer: _HtmlWriter | _StreamWriter = (
+                _HtmlWriter(stream, labels) if fmt == "html" else _StreamWriter(stream, _record_format(fmt, labels))
+            )
+            yield writer
+            writer.finish()
+        return
+    output = _file_target(output)
+    if fmt == "html":
+        with atomic_open(output, overwrite=overwrite) as stream:
             page = _HtmlWriter(stream, labels)
             yield page
             page.finish()
         return
-    records = _JsonlFormat(labels) if fmt == "jsonl" else _CsvFormat(labels)
-    if output is None:
-        yield _StreamWriter(sys.stdout, records)
-        return
-    partial = _PartialFileWriter(output, records)
+    partial = _PartialFileWriter(output, _record_format(fmt, labels), run, overwrite)
     try:
         yield partial
     except BaseException:
@@ -102,6 +149,10 @@ def open_writer(
 
 
 # ---- JSONL and CSV ----------------------------------------------------------------------------
+def _record_format(fmt: str, labels: Sequence[str]) -> _JsonlFormat | _CsvFormat:
+    return _JsonlFormat(labels) if fmt == "jsonl" else _CsvFormat(labels)
+
+
 class _JsonlFormat:
     """One JSON object per line."""
 
@@ -192,27 +243,43 @@ class _CsvFormat:
 
 
 class _StreamWriter(Writer):
-    """Records to an open text stream (stdout), flushed after each document."""
+    """Records to an open text stream (stdout), flushed after each document; the header goes out
+    with the first document (or at ``finish`` when there is none)."""
 
     def __init__(self, stream: TextIO, records: _JsonlFormat | _CsvFormat):
-        self.stream, self.records = stream, records
-        stream.write(records.header())
+        self.stream, self.records, self.started = stream, records, False
 
     def write(self, document: Document, sentences: Sequence[LabeledSentence]) -> None:
+        self._start()
         self.stream.write(self.records.encode(document.id, sentences))
         self.stream.flush()
+
+    def finish(self) -> None:
+        self._start()
+        self.stream.flush()
+
+    def _start(self) -> None:
+        if not self.started:
+            self.stream.write(self.records.header())
+            self.started = True
 
 
 class _PartialFileWriter(Writer):
     """Records appended to ``OUTPUT.partial`` a document at a time; renamed to ``OUTPUT`` at the end."""
 
-    def __init__(self, output: Path, records: _JsonlFormat | _CsvFormat):
+    def __init__(self, output: Path, records: _JsonlFormat | _CsvFormat, run: dict | None, overwrite: bool):
         self.output, self.records, self.partial = output, records, partial_path(output)
+        self.run_file = self.partial.with_name(self.partial.name + RUN_SUFFIX)
         resuming = self.partial.exists()
         output.parent.mkdir(parents=True, exist_ok=True)
         self.stream = self.partial.open("ab")
         try:
             lock_exclusively(self.stream, self.partial)  # two runs appending to one file would mix records
+            if resuming and run is not None and not self._same_run(run, overwrite):
+                self.stream.truncate(0)  # overwrite: start over
+                resuming = False
+            if not resuming and run is not None:
+                atomic_write_text(self.run_file, json.dumps(run, sort_keys=True) + "\n")
             self.done = frozenset(self._resume()) if resuming else frozenset()
         except BaseException:
             self.stream.close()
@@ -221,6 +288,25 @@ class _PartialFileWriter(Writer):
         if self.stream.tell() == 0:
             self._append(records.header())
         self.header_end = len(records.header().encode("utf-8"))
+
+    def _same_run(self, run: dict, overwrite: bool) -> bool:
+        """Whether the partial file was started by this ``run``; a different run is an error unless ``overwrite``."""
+        try:
+            started = json.loads(self.run_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            started = None
+        if started == run:
+            return True
+        if overwrite:
+            return False
+        if isinstance(started, dict):
+            what = "other " + ", ".join(sorted(key for key in {*run, *started} if started.get(key) != run.get(key)))
+        else:
+            what = "unknown inputs and settings"
+        raise ValueError(
+            f"{self.partial} was started by a run with {what}; rerun that command to finish it, "
+            "or pass --overwrite to start over"
+        )
 
     def _resume(self) -> set[str]:
         """Ids of the documents complete in the partial file, cut back to the end of the last one."""
@@ -252,6 +338,7 @@ class _PartialFileWriter(Writer):
         """Every document is written: the partial file becomes the output."""
         self.stream.close()
         os.replace(self.partial, self.output)
+        self.run_file.unlink(missing_ok=True)
 
     def abandon(self) -> None:
         """The run failed: keep the partial file for a rerun, unless it holds no document."""
@@ -259,6 +346,7 @@ class _PartialFileWriter(Writer):
         self.stream.close()
         if empty:
             self.partial.unlink()
+            self.run_file.unlink(missing_ok=True)
 
 
 # ---- HTML -------------------------------------------------------------------------------------
@@ -282,12 +370,18 @@ class _HtmlWriter(Writer):
     """One self-contained page: a legend, then each document with a summary and highlighted text."""
 
     def __init__(self, stream: TextIO, labels: Sequence[str]):
-        self.stream, self.labels = stream, list(labels)
+        self.stream, self.labels, self.started = stream, list(labels), False
+
+    def _start(self) -> None:
+        """Write the page head: with the first document, so a run failing before it writes nothing."""
+        if self.started:
+            return
+        self.started = True
         others = iter(_OTHER_COLOURS * len(self.labels))
         colours = [_COLOURS.get(label) or next(others) for label in self.labels]
         rules = "".join(f".l{i} {{ background: {colour}; }}\n" for i, colour in enumerate(colours))
         legend = " ".join(f'<span class="l{i}">{html.escape(label)}</span>' for i, label in enumerate(self.labels))
-        stream.write(
+        self.stream.write(
             '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>factsift: sentence labels</title>\n<style>{_STYLE}{rules}</style>\n</head>\n<body>\n"
@@ -296,6 +390,7 @@ class _HtmlWriter(Writer):
         )
 
     def write(self, document: Document, sentences: Sequence[LabeledSentence]) -> None:
+        self._start()
         self.stream.write(
             f"<section>\n<h2>{html.escape(document.id)}</h2>\n{self._summary(sentences)}"
             f'<div class="text">{self._highlighted(document.text, sentences)}</div>\n</section>\n'
@@ -304,7 +399,9 @@ class _HtmlWriter(Writer):
 
     def finish(self) -> None:
         """Close the page."""
+        self._start()
         self.stream.write("</body>\n</html>\n")
+        self.stream.flush()
 
     def _summary(self, sentences: Sequence[LabeledSentence]) -> str:
         counts, total = Counter(sentence.label for sentence in sentences), len(sentences)

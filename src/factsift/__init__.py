@@ -12,7 +12,7 @@ from factsift.train import TrainConfig, TrainResult, train
 
 __all__ = [
     "Classifier", "Label", "LabeledSentence", "ModelLoadError", "Sentence", "TrainConfig", "TrainResult",
-    "label_text", "split_sentences", "train",
+    "label_frame", "label_text", "split_sentences", "train",
 ]
 __version__ = "0.1.0"
 
@@ -25,3 +25,12 @@ def _default_classifier() -> Classifier:
 def label_text(text: str) -> list[LabeledSentence]:
     """Label every sentence of ``text`` with the shipped default model (loaded once)."""
     return _default_classifier().label_text(text)
+
+
+def __getattr__(name: str):
+    """``factsift.label_frame`` (pandas) is imported on first use, so ``import factsift`` stays light."""
+    if name == "label_frame":
+        from factsift.integrations.frames import label_frame
+
+        return label_frame
+    raise AttributeError(f"module 'factsift' has no attribute {name!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -14,6 +15,9 @@ from factsift.inputs import DEFAULT_MAX_CHARS, check_text, document_inputs, enco
 from factsift.results import LabeledSentence
 from factsift.segment import Sentence, split_sentences
 from factsift.settings import ModelSettings
+
+if TYPE_CHECKING:
+    from datasets import Dataset, IterableDataset
 
 DEFAULT_MODEL_NAME = "factsift-minilm"
 MODEL_ENV_VAR = "FACTSIFT_MODEL"
@@ -186,6 +190,16 @@ class Classifier:
                 pending, pending_sentences = [], 0
         if pending:
             yield from self._label_documents(pending, batch_size)
+
+    def label_dataset(
+        self, ds: Dataset | IterableDataset, text_column: str = "text", id_column: str | None = None,
+        batch_size: int = 32,
+    ) -> Dataset | IterableDataset:
+        """Label a ``datasets.Dataset`` or ``IterableDataset`` of documents: one row per sentence
+        (see ``factsift.integrations.frames.label_dataset``)."""
+        from factsift.integrations.frames import label_dataset
+
+        return label_dataset(self, ds, text_column, id_column, batch_size)
 
     def _label_documents(
         self, documents: list[list[Sentence]], batch_size: int

@@ -51,6 +51,7 @@ def label_frame(
     frame.insert(0, ids.name, ids.take(rows).reset_index(drop=True))
     return frame
 
+
 def label_dataset(
     classifier: Classifier,
     ds: Dataset | IterableDataset,

@@ -15,6 +15,7 @@ from spacy.tokens import DocBin  # noqa: E402
 
 from factsift import ModelLoadError  # noqa: E402
 from factsift.integrations.spacy import SPANS_KEY  # noqa: E402
+from factsift.writers import sentence_records  # noqa: E402
 
 COUNCIL = ("The council voted 7-2 to close the library. “We had no choice,” the mayor said. "
            "It is a shameful decision.")
@@ -38,7 +39,8 @@ def spans_of(doc):
 
 
 def factsift_spans(classifier, text):
-    return [(s.start, s.end, s.label, s.scores) for s in classifier.label_text(text)]
+    """(start, end, label, scores) of the JSONL records of ``text``."""
+    return [(r["start"], r["end"], r["label"], r["scores"]) for r in sentence_records("", classifier.label_text(text))]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def test_add_pipe_finds_the_factory_without_importing_factsift(tiny_model_dir):
         doc = nlp({COUNCIL!r})
         print([span.label_ for span in doc.spans["factsift"]])
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert len(eval(result.stdout)) == 3
 

@@ -8,7 +8,7 @@
 spaCy finds the factory through the ``spacy_factories`` entry point of the factsift package.
 The component labels ``doc.text`` with factsift's own quote-aware sentence splitter: one span per
 factsift sentence in ``doc.spans["factsift"]``, the label as the span label and every label's score in
-``span._.factsift_scores``. It leaves ``doc.sents`` and the tokens as they are, so it sits beside any
+``span._.factsift_scores``, as in the JSONL records (``writers.sentence_records``). It leaves ``doc.sents`` and the tokens as they are, so it sits beside any
 sentence splitter of the pipeline.
 
 Offsets: a span's ``start_char``/``end_char`` equal factsift's ``start``/``end`` wherever those fall on
@@ -40,6 +40,7 @@ from spacy.util import minibatch
 
 from factsift import Classifier, ModelLoadError
 from factsift.integrations import load_classifier
+from factsift.writers import sentence_records
 
 SPANS_KEY = "factsift"
 SCORES_ATTRIBUTE = "factsift_scores"
@@ -64,9 +65,9 @@ class FactsiftComponent:
             documents = self.classifier.label_texts([doc.text for doc in batch], batch_size=self.batch_size)
             for doc, sentences in zip(batch, documents):
                 spans = []
-                for sentence in sentences:
-                    span = doc.char_span(sentence.start, sentence.end, label=sentence.label, alignment_mode="expand")
-                    span._.set(SCORES_ATTRIBUTE, sentence.scores)
+                for record in sentence_records("", sentences):
+                    span = doc.char_span(record["start"], record["end"], label=record["label"], alignment_mode="expand")
+                    span._.set(SCORES_ATTRIBUTE, record["scores"])
                     spans.append(span)
                 doc.spans[SPANS_KEY] = spans
                 yield doc

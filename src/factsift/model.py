@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -19,6 +21,9 @@ from factsift.inputs import DEFAULT_MAX_CHARS, check_text, document_inputs, enco
 from factsift.results import LabeledSentence
 from factsift.segment import Sentence, split_sentences
 from factsift.settings import ModelSettings
+
+if TYPE_CHECKING:
+    from datasets import Dataset, IterableDataset
 
 DEFAULT_MODEL_NAME = "factsift-minilm"
 MODEL_ENV_VAR = "FACTSIFT_MODEL"
@@ -45,6 +50,12 @@ def default_model_path() -> Path:
         f"the default model {DEFAULT_MODEL_NAME!r} was not found in {', '.join(map(str, candidates))}; "
         f"pass a model directory or set ${MODEL_ENV_VAR}"
     )
+
+
+@lru_cache(maxsize=1)
+def default_classifier() -> Classifier:
+    """The shipped default model, loaded once per process."""
+    return Classifier.from_pretrained()
 
 
 def _looks_like_local_path(name: str) -> bool:
@@ -270,6 +281,16 @@ class Classifier:
                 pending, pending_sentences = [], 0
         if pending:
             yield from self._label_documents(pending, batch_size)
+
+    def label_dataset(
+        self, ds: Dataset | IterableDataset, text_column: str = "text", id_column: str | None = None,
+        batch_size: int = 32,
+    ) -> Dataset | IterableDataset:
+        """Label a ``datasets.Dataset`` or ``IterableDataset`` of documents: one row per sentence
+        (see ``factsift.integrations.hf_datasets.label_dataset``)."""
+        from factsift.integrations.hf_datasets import label_dataset
+
+        return label_dataset(self, ds, text_column, id_column, batch_size)
 
     def _label_documents(
         self, documents: list[list[Sentence]], batch_size: int

@@ -19,7 +19,10 @@ DEFAULT_PORT = 8000
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` (0: any free port); OSError naming the address when it is taken."""
+    """A socket listening on ``host:port`` (0: any free port); OSError naming the address when it is taken.
+
+    Connections that come before the server runs wait in the backlog instead of being refused.
+    """
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be between 0 and 65535, got {port}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -27,9 +30,10 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)
     except OSError as error:
         sock.close()
-        raise OSError(error.errno, f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     return sock
 
 

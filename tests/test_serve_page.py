@@ -107,6 +107,16 @@ def test_pasted_text_is_highlighted_sentence_by_sentence(browser, page_url, vari
     assert browser.find_element("id", "details").text.startswith("Sentence 1: ")
 
 
+def test_a_txt_file_fills_the_text_box(browser, page_url, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    open_page(browser, page_url)
+    article = tmp_path / "article.txt"
+    article.write_text(COUNCIL, encoding="utf-8")
+    browser.find_element("id", "file").send_keys(str(article))
+    WebDriverWait(browser, 30).until(lambda b: b.find_element("id", "text").get_attribute("value") == COUNCIL)
+
+
 def test_markup_in_the_text_stays_inert(browser, page_url):
     open_page(browser, page_url)
     browser.execute_script("window.hacked = false")

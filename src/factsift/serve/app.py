@@ -71,19 +71,27 @@ class SentenceRecord(BaseModel):
 
 
 class SentencesResponse(BaseModel):
+    """The answer to a ``text``."""
+
     sentences: list[SentenceRecord]
 
 
 class DocumentResult(BaseModel):
+    """One text of a ``texts`` request."""
+
     id: str
     sentences: list[SentenceRecord]
 
 
 class DocumentsResponse(BaseModel):
+    """The answer to ``texts``, in their order."""
+
     documents: list[DocumentResult]
 
 
 class Health(BaseModel):
+    """What ``GET /v1/health`` tells."""
+
     status: str
     model: str
     labels: list[str]
@@ -94,6 +102,8 @@ class Health(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """Any refused request."""
+
     detail: str = Field(description="what was wrong, naming the field")
 
 
@@ -118,13 +128,11 @@ def create_app(
     The labelling worker starts and stops with the app's lifespan. CORS headers are sent only for
     ``cors_origins``.
     """
-    labeller: list[LabelQueue] = []
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        labeller.append(LabelQueue(classifier, batch_size=batch_size, max_chars=DEFAULT_MAX_CHARS))
+        app.state.labeller = LabelQueue(classifier, batch_size=batch_size, max_chars=DEFAULT_MAX_CHARS)
         yield
-        await asyncio.to_thread(labeller.pop().close)
+        await asyncio.to_thread(app.state.labeller.close)
 
     app = FastAPI(
         title="factsift", version=__version__, lifespan=lifespan,
@@ -160,7 +168,7 @@ def create_app(
                 check_text(text, "text" if parsed.texts is None else f"texts[{index}]", DEFAULT_MAX_CHARS)
             except ValueError as error:
                 raise ApiError(422, str(error)) from None
-        documents = await asyncio.wrap_future(labeller[0].submit(texts))
+        documents = await asyncio.wrap_future(request.app.state.labeller.submit(texts))
         if parsed.texts is None:
             payload: dict = {"sentences": sentence_records("", documents[0])}
         else:
@@ -218,8 +226,7 @@ def _parse(body: bytes) -> LabelRequest:
 
 
 # ---- errors -----------------------------------------------------------------------------------
-async def _api_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, ApiError)
+async def _api_error(request: Request, error: ApiError) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=error.status)
 
 

@@ -1,4 +1,4 @@
-"""The ``factsift`` command: ``label``, ``train``, ``evaluate`` and ``export``.
+"""The ``factsift`` command: ``label``, ``train``, ``evaluate``, ``export`` and ``serve``.
 
 Thin: each subcommand parses its arguments and calls the library. An expected failure (bad input,
 a missing file, a model that will not load) prints one ``factsift: error: ...`` line and exits 2;
@@ -30,8 +30,8 @@ from factsift.results import LabeledSentence
 from factsift.train import TrainConfig, has_checkpoint, train
 
 # DataError, UnicodeDecodeError and json.JSONDecodeError are ValueErrors; FileNotFoundError,
-# FileExistsError, PermissionError and IsADirectoryError are OSErrors.
-EXPECTED_ERRORS = (ModelLoadError, ValueError, TypeError, OSError)
+# FileExistsError, PermissionError and IsADirectoryError are OSErrors; ImportError: a missing extra.
+EXPECTED_ERRORS = (ModelLoadError, ValueError, TypeError, OSError, ImportError)
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 DEFAULT_HELP = "(default: %(default)s)"
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_command(commands)
     _add_evaluate_command(commands)
     _add_export_command(commands)
+    _add_serve_command(commands)
     return parser
 
 
@@ -315,6 +316,43 @@ def _export(args: argparse.Namespace, argv: Sequence[str]) -> None:
 
     output = export_model(args.model, args.output, quantize=args.quantize, overwrite=args.overwrite)
     print(f"factsift: exported {args.model} to {output}: {describe_export(output)}", file=sys.stderr)
+
+
+# ---- serve ------------------------------------------------------------------------------------
+def _add_serve_command(commands) -> None:
+    serve = commands.add_parser(
+        "serve", help="serve the HTTP API and the labelling page",
+        description="Serve POST /v1/label, GET /v1/health, API docs at /docs and a page at / that highlights "
+        "opinion. Needs the 'serve' extra: pip install 'factsift[serve]'.",
+    )
+    serve.add_argument(
+        "--model", metavar="DIR_OR_ID", help="model directory or Hugging Face id (default: the shipped model)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    serve.add_argument("--port", type=int, default=8000, metavar="N", help="port to listen on, 0 for any free one (default: %(default)s)")
+    serve.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for inference (default: one per physical core)")
+    serve.add_argument(
+        "--backend", choices=("auto", "torch", "onnx"), default="auto",
+        help="auto: ONNX when the model directory has an export (default: auto)",
+    )
+    _add_device_flag(serve)
+    _add_batch_size_flag(serve)
+    serve.add_argument("--max-body-bytes", type=_positive_int, default=1_000_000, metavar="N",
+                       help="largest request body accepted (default: %(default)s)")
+    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
+                       help="send CORS headers allowing this origin (repeatable; default: no CORS headers)")
+    serve.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    try:
+        from factsift.serve import serve
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(f"factsift serve needs the 'serve' extra (missing {error.name}): "
+                                  "pip install 'factsift[serve]'") from None
+    serve(args.model, host=args.host, port=args.port, threads=args.threads, device=args.device,
+          backend=args.backend, batch_size=args.batch_size, max_body_bytes=args.max_body_bytes,
+          cors_origins=args.cors_origin)
 
 
 # ---- shared flags -----------------------------------------------------------------------------

@@ -79,9 +79,7 @@ def _read(
         with file.open("rb") as stream:
             reader = json_object_lines if suffix == ".jsonl" else _csv_records
             for line, record in reader(_decoded_lines(stream, shown), shown):
-                where = f"{shown}:{line}"
-                text = check_text(_text_field(record, text_field, where), f"{where}: field {text_field!r}", max_chars)
-                yield Document(_record_id(record, id_field, f"{doc_id}:{line}", where), text, where)
+                yield record_document(record, text_field, id_field, f"{doc_id}:{line}", f"{shown}:{line}", max_chars)
     elif file is None:
         yield Document(doc_id, _read_text(sys.stdin.buffer, shown, max_chars), shown)
     else:
@@ -136,6 +134,16 @@ def _decode(raw: bytes, name: str, line: int, offset: int, first: bool) -> str:
 
 
 # ---- records ----------------------------------------------------------------------------------
+def record_document(
+    record: Mapping[str, Any], text_field: str, id_field: str, fallback_id: str, where: str,
+    max_chars: int | None = DEFAULT_MAX_CHARS,
+) -> Document:
+    """The document one JSONL/CSV/parquet record holds; ``where`` (``file:line``) names it in errors,
+    ``fallback_id`` is its id when the record has no ``id_field``."""
+    text = check_text(_text_field(record, text_field, where), f"{where}: field {text_field!r}", max_chars)
+    return Document(_record_id(record, id_field, fallback_id, where), text, where)
+
+
 def _csv_records(lines: Iterator[tuple[int, str]], name: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     # One physical line per item, so reader.line_num is the number of the last line read.
     reader = csv.reader((line for _, line in lines), strict=True)

@@ -407,6 +407,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _resume_hint(args: argparse.Namespace) -> str:
+    if args.command == "label" and args.engine is not None:
+        return f"; rerun the same command to continue (finished parts are kept in {args.output})"
     if args.command == "label" and args.output is not None and args.format != "html":
         partial = writers.partial_path(args.output)
         return f"; rerun the same command to continue (finished documents are kept in {partial})"

@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from factsift.documents import Document
-from factsift.engines.core import PART_COLUMN, POSITION_COLUMN, cached_classifier, label_parts
+from factsift.engines.core import PART_COLUMN, POSITION_COLUMN, cached_classifier, label_parts, row_types
 from factsift.engines.sources import archive_files, read_archive
 from factsift.fileio import atomic_open, atomic_write_text
 from factsift.model import Classifier
@@ -37,11 +37,12 @@ ERRORS_FILE = "_errors.jsonl"
 
 
 class Engine(Protocol):
-    """Labels documents (``id``, ``text``, ``_part``, ``_position``) into sentence rows with ``_part``."""
+    """Labels documents (``id``, ``text``, ``_part``, ``_position``) into sentence rows with ``_part``,
+    yielded as they come; ``parts_per_call`` parts are handed over at a time."""
 
     parts_per_call: int
 
-    def label(self, documents: pd.DataFrame) -> pd.DataFrame: ...
+    def label(self, documents: pd.DataFrame) -> Iterator[pd.DataFrame]: ...
 
 
 class LocalEngine:
@@ -52,8 +53,8 @@ class LocalEngine:
     def __init__(self, classifier: Classifier):
         self.classifier = classifier
 
-    def label(self, documents: pd.DataFrame) -> pd.DataFrame:
-        return pd.concat(label_parts([documents], self.classifier), ignore_index=True)
+    def label(self, documents: pd.DataFrame) -> Iterator[pd.DataFrame]:
+        return label_parts([documents], self.classifier)
 
 
 @dataclass(frozen=True)
@@ -106,21 +107,22 @@ def label_archive(
         nonlocal written, documents_done, sentences_done
         if not pending:
             return
-        rows = engine.label(pd.concat(pending, ignore_index=True))
-        for part in pending:
-            index = int(part[PART_COLUMN].iloc[0])
+        labelled = []
+        for rows in engine.label(pd.concat(pending, ignore_index=True)):
+            labelled.append(rows)
+            bar.update(len(rows))
+        rows = pd.concat(labelled, ignore_index=True)
+        for index, part in ((int(part[PART_COLUMN].iloc[0]), part) for part in pending):
             part_rows = rows[rows[PART_COLUMN] == index].drop(columns=PART_COLUMN)
             _write_part(_part_path(output, index, fmt), part_rows, fmt)
             written, documents_done, sentences_done = written + 1, documents_done + len(part), sentences_done + len(part_rows)
-            bar.update()
-        bar.set_postfix(documents=documents_done, sentences=sentences_done, refresh=False)
+        bar.set_postfix(parts=written + skipped, documents=documents_done, refresh=False)
         pending.clear()
 
-    with tqdm(desc="labelling", unit="part", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(desc="labelling", unit="sentence", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
         for index, part in enumerate(_parts(read_archive(files, text_field, id_field, skip), part_size)):
             if _part_path(output, index, fmt).exists():
                 skipped += 1
-                bar.update()
                 continue
             pending.append(_part_frame(index, part))
             if len(pending) >= engine.parts_per_call:
@@ -169,7 +171,7 @@ def _part_path(output: Path, index: int, fmt: str) -> Path:
 
 
 def _write_part(path: Path, rows: pd.DataFrame, fmt: str) -> None:
-    rows = rows.reset_index(drop=True)
+    rows = rows.reset_index(drop=True).astype(row_types(rows.columns))  # engines hand back strings differently
     if fmt == "parquet":
         with atomic_open(path, "wb") as stream:
             rows.to_parquet(stream, index=False)

@@ -20,6 +20,8 @@ from factsift.writers import row_columns, sentence_rows
 PART_COLUMN = "_part"
 POSITION_COLUMN = "_position"
 SENTENCE_BATCH_SIZE = 32
+_TEXT_COLUMNS = ("doc_id", "text", "label")
+_INTEGER_COLUMNS = ("sentence_index", "paragraph", "start", "end", PART_COLUMN)
 
 
 def label_batch(
@@ -73,15 +75,15 @@ def _label_part(
     return rows.assign(**{PART_COLUMN: documents[PART_COLUMN].iloc[0]})
 
 
-def row_types(labels: list[str]) -> dict[str, str]:
-    """The pandas type of each sentence-row column: fixed, so engine schemas never vary."""
-    types = {"doc_id": "str", "sentence_index": "int64", "paragraph": "int64", "start": "int64",
-             "end": "int64", "text": "str", "label": "str", "score": "float64"}
-    return {name: types.get(name, "float64") for name in row_columns(labels)}
+def row_types(columns: Iterable[str]) -> dict[str, str]:
+    """The pandas type of each sentence-row column (``str``, ``int64`` or a ``float64`` score), so
+    every engine's rows have the same schema."""
+    return {name: "str" if name in _TEXT_COLUMNS else "int64" if name in _INTEGER_COLUMNS else "float64" for name in columns}
 
 
 def _frame(rows: list[dict], labels: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=row_columns(labels)).astype(row_types(labels))
+    columns = row_columns(labels)
+    return pd.DataFrame(rows, columns=columns).astype(row_types(columns))
 
 
 @lru_cache(maxsize=4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pandas as pd
 import pandas.testing as pdt
@@ -25,8 +26,6 @@ def test_cluster_run_gives_the_local_rows_row_by_row(ray_cluster, archive, model
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(ray_cluster, varied_model_dir):
-    from ray.util.state import list_actors
-
     from factsift.engines.ray import label_dataset
 
     documents = pd.DataFrame(archive_documents(240)).rename(columns={"id": "url", "text": "body"})
@@ -36,8 +35,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(ray_cluster, varied_model_
     rows = label_dataset(dataset, text_column="body", id_column="url", model=str(varied_model_dir), workers=2)
     batches = iter(rows.iter_batches(batch_format="pandas", batch_size=None))
     received = [next(batches)]
-    actors = [a for a in list_actors(filters=[("state", "=", "ALIVE")]) if "LabelDocuments" in a.class_name]
-    os.kill(actors[0].pid, signal.SIGKILL)
+    os.kill(_label_actor_pids()[0], signal.SIGKILL)
     received += list(batches)
     result = pd.concat(received).sort_values([PART_COLUMN, "doc_id", "sentence_index"], key=_natural)
     result = result.astype(row_types(result.columns))  # Ray hands strings back as Arrow strings
@@ -48,6 +46,18 @@ def test_a_killed_worker_loses_and_duplicates_nothing(ray_cluster, varied_model_
     ])
     pdt.assert_frame_equal(result.reset_index(drop=True), expected.sort_values(
         [PART_COLUMN, "doc_id", "sentence_index"], key=_natural).reset_index(drop=True))
+
+
+def _label_actor_pids() -> list[int]:
+    """Processes of this machine running a labelling actor (Ray titles them ``ray::MapWorker(...)``)."""
+    pids = []
+    for process in Path("/proc").iterdir():
+        try:
+            if process.name.isdigit() and b"MapBatches(_LabelDocuments)" in (process / "cmdline").read_bytes():
+                pids.append(int(process.name))
+        except OSError:
+            continue
+    return pids
 
 
 def _natural(column: pd.Series) -> pd.Series:

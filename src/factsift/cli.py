@@ -21,7 +21,9 @@ from tqdm import tqdm
 
 from factsift import __version__, writers
 from factsift.data import Columns, load_data
-from factsift.documents import STDIN, Document, input_fingerprint, input_sources, iter_documents
+from factsift.documents import (
+    DEFAULT_ID_FIELD, DEFAULT_TEXT_FIELD, STDIN, Document, input_fingerprint, input_sources, iter_documents,
+)
 from factsift.evaluate import evaluate
 from factsift.inputs import DEFAULT_MAX_CHARS
 from factsift.labels import parse_label_map
@@ -88,10 +90,14 @@ def _add_label_command(commands) -> None:
         help=f"a text file, a folder (searched recursively with --glob), a .jsonl or .csv file of "
         f"records, a .tsv or .json file of records, or {STDIN} for stdin",
     )
-    label.add_argument("--format", choices=writers.FORMATS, default="jsonl", help="output format (default: jsonl)")
+    label.add_argument(
+        "--format", choices=(*writers.FORMATS, "parquet"),
+        help="output format (default: jsonl; parquet with --engine)",
+    )
     label.add_argument(
         "--output", "-o", type=Path, metavar="FILE",
-        help=f"output file (default or {STDIN}: stdout); a symlink is written through, a FIFO or device streamed",
+        help=f"output file (default or {STDIN}: stdout); a symlink is written through, a FIFO or device "
+        "streamed; with --engine, a folder of part files",
     )
     label.add_argument(
         "--overwrite", action="store_true",
@@ -131,10 +137,36 @@ def _add_label_command(commands) -> None:
         "is always labelled)",
     )
     _add_progress_flag(label)
+    _add_engine_flags(label)
     label.set_defaults(run=_label)
 
 
+def _add_engine_flags(label: argparse.ArgumentParser) -> None:
+    """Labelling a JSONL/CSV/parquet archive into a folder of part files, on one machine or a cluster."""
+    group = label.add_argument_group("archives (--engine)")
+    group.add_argument(
+        "--engine", choices=("local", "ray", "spark"),
+        help="label JSONL, CSV or parquet files, folders or globs into the --output folder, resumably",
+    )
+    group.add_argument(
+        "--address", metavar="URL",
+        help="cluster to join (ray://..., auto, spark://..., local[N]); default: start one on this machine",
+    )
+    group.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="Ray actors or Spark task slots (default: 1)")
+    group.add_argument("--part-size", type=_positive_int, default=64, metavar="N", help="documents per part file (default: 64)")
+    group.add_argument(
+        "--on-error", choices=("stop", "skip"), default="stop",
+        help="a bad record stops the run, or is skipped into OUTPUT/_errors.jsonl (default: stop)",
+    )
+
+
 def _label(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    if args.engine is not None:
+        _label_archive(args)
+        return
+    args.format = args.format or "jsonl"
+    if args.format == "parquet":
+        raise ValueError("--format parquet writes part files: use it with --engine and an --output folder")
     if args.output == Path(STDIN):
         args.output = None
     if args.output is not None:  # fail before loading the model
@@ -173,6 +205,28 @@ def _label(args: argparse.Namespace, argv: Sequence[str]) -> None:
             f"wrote {args.output}",
             file=sys.stderr,
         )
+
+
+def _label_archive(args: argparse.Namespace) -> None:
+    from factsift.engines.archive import FORMATS, label_archive, open_engine
+
+    if args.output is None:
+        raise ValueError("--engine needs --output, the folder the part files go to")
+    fmt = args.format or "parquet"
+    if fmt not in FORMATS:
+        raise ValueError(f"with --engine, format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    engine, settings = open_engine(args.engine, args.address, args.workers, args.model, args.backend, args.threads)
+    summary = label_archive(
+        args.paths, args.output, engine, settings, fmt, args.text_field or DEFAULT_TEXT_FIELD,
+        args.id_field or DEFAULT_ID_FIELD, args.part_size,
+        args.on_error, progress=not args.no_progress,
+    )
+    errors = f"; skipped {summary.errors:,} bad records (see {args.output}/_errors.jsonl)" if summary.errors else ""
+    print(
+        f"factsift: labelled {summary.sentences:,} sentences in {summary.documents:,} documents into "
+        f"{summary.parts_written:,} parts ({summary.parts_skipped:,} done before){errors}; wrote {args.output}",
+        file=sys.stderr,
+    )
 
 
 def _labelled(
@@ -418,6 +472,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _resume_hint(args: argparse.Namespace) -> str:
     """How to go on after Ctrl-C, only where it is true: a .partial with documents, a checkpoint."""
+    if args.command == "label" and args.engine is not None:
+        return f"; rerun the same command to continue (finished parts are kept in {args.output})"
     if args.command == "label" and args.output is not None and args.format != "html":
         partial = writers.partial_path(args.output)
         if partial.exists():

@@ -130,10 +130,7 @@ def _read(
     if _is_records(file):
         with file.open("rb") as stream:
             for key, where, record in _records(stream, file.suffix.lower(), shown):
-                text = check_text(
-                    _text_field(record, text_field, where), f"{where}: field {text_field!r}", max_chars, allow_markup
-                )
-                yield Document(_record_id(record, id_field, f"{doc_id}:{key}", where), text, where)
+                yield record_document(record, text_field, id_field, f"{doc_id}:{key}", where, max_chars, allow_markup)
     elif file is None:
         yield Document(doc_id, _read_text(sys.stdin.buffer, shown, max_chars, allow_markup), shown)
     else:
@@ -220,6 +217,16 @@ def _decode(raw: bytes, name: str, line: int, offset: int, bom: bool) -> str:
 
 
 # ---- records ----------------------------------------------------------------------------------
+def record_document(
+    record: Mapping[str, Any], text_field: str, id_field: str, fallback_id: str, where: str,
+    max_chars: int | None = DEFAULT_MAX_CHARS, allow_markup: bool = False,
+) -> Document:
+    """The document one JSONL/CSV/parquet record holds; ``where`` (``file:line``) names it in errors,
+    ``fallback_id`` is its id when the record has no ``id_field``."""
+    text = check_text(_text_field(record, text_field, where), f"{where}: field {text_field!r}", max_chars, allow_markup)
+    return Document(_record_id(record, id_field, fallback_id, where), text, where)
+
+
 def _csv_records(
     lines: Iterable[tuple[int, str]], name: str, delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL
 ) -> Iterator[tuple[int, Mapping[str, Any]]]:

@@ -58,6 +58,20 @@ def sentence_records(doc_id: str, sentences: Sequence[LabeledSentence]) -> list[
     ]
 
 
+def sentence_rows(doc_id: str, sentences: Sequence[LabeledSentence], labels: Sequence[str]) -> list[dict]:
+    """Flat rows: the ``sentence_records`` columns with a ``score_<label>`` column per label."""
+    rows = []
+    for record in sentence_records(doc_id, sentences):
+        scores = record.pop("scores")
+        rows.append({**record, **{f"score_{label}": scores[label] for label in labels}})
+    return rows
+
+
+def row_columns(labels: Sequence[str]) -> list[str]:
+    """The columns of ``sentence_rows`` (and of CSV output) for a model with ``labels``."""
+    return COLUMNS + [f"score_{label}" for label in labels]
+
+
 def partial_path(output: Path) -> Path:
     """Where an unfinished JSONL/CSV output is kept: ``OUTPUT.partial`` (beside a symlink's target)."""
     target = _file_target(output)
@@ -192,17 +206,13 @@ class _CsvFormat:
 
     def __init__(self, labels: Sequence[str]):
         self.labels = list(labels)
-        self.columns = COLUMNS + [f"score_{label}" for label in self.labels]
+        self.columns = row_columns(self.labels)
 
     def header(self) -> str:
         return self._rows([self.columns])
 
     def encode(self, doc_id: str, sentences: Sequence[LabeledSentence]) -> str:
-        rows = []
-        for record in sentence_records(doc_id, sentences):
-            scores = record.pop("scores")
-            rows.append([*record.values(), *(scores[label] for label in self.labels)])
-        return self._rows(rows)
+        return self._rows([list(row.values()) for row in sentence_rows(doc_id, sentences, self.labels)])
 
     @staticmethod
     def _rows(rows: list[list]) -> str:

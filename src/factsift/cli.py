@@ -104,21 +104,7 @@ def _add_label_command(commands) -> None:
         help="replace an existing output file; an unfinished OUTPUT.partial of the same inputs and settings "
         "is still resumed, one of other inputs or settings is discarded",
     )
-    label.add_argument(
-        "--model", metavar="DIR_OR_ID", help="model directory or Hugging Face id (default: the shipped model)"
-    )
-    label.add_argument(
-        "--backend", choices=("auto", "torch", "onnx"), default="auto",
-        help="auto: the model directory's ONNX export (the shipped model's int8 file) on CPU when it has one, "
-        "else torch; torch: the safetensors weights (default: auto)",
-    )
-    _add_device_flag(label)
-    _add_batch_size_flag(label)
-    label.add_argument(
-        "--threads", type=_positive_int, metavar="N",
-        help="CPU threads for inference (default: one per physical core; use fewer per run when running "
-        "several runs side by side)",
-    )
+    _add_inference_flags(label)
     label.add_argument(
         "--text-field", metavar="NAME", help="JSONL/JSON/CSV/TSV field holding the text (default: text)"
     )
@@ -379,18 +365,9 @@ def _add_serve_command(commands) -> None:
         description="Serve POST /v1/label, GET /v1/health, API docs at /docs and a page at / that highlights "
         "opinion. Needs the 'serve' extra: pip install 'factsift[serve]'.",
     )
-    serve.add_argument(
-        "--model", metavar="DIR_OR_ID", help="model directory or Hugging Face id (default: the shipped model)"
-    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     serve.add_argument("--port", type=int, default=8000, metavar="N", help="port to listen on, 0 for any free one (default: %(default)s)")
-    serve.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for inference (default: one per physical core)")
-    serve.add_argument(
-        "--backend", choices=("auto", "torch", "onnx"), default="auto",
-        help="auto: ONNX when the model directory has an export (default: auto)",
-    )
-    _add_device_flag(serve)
-    _add_batch_size_flag(serve)
+    _add_inference_flags(serve)
     serve.add_argument("--max-body-bytes", type=_positive_int, default=1_000_000, metavar="N",
                        help="largest request body accepted (default: %(default)s)")
     serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
@@ -430,6 +407,25 @@ def _data_options(args: argparse.Namespace) -> tuple[Columns, dict[str, str] | N
         context_before=args.context_before_column or None, context_after=args.context_after_column or None,
     )
     return columns, parse_label_map(args.label_map) or None
+
+
+def _add_inference_flags(parser: argparse.ArgumentParser) -> None:
+    """--model, --backend, --device, --batch-size and --threads: which model runs, and how."""
+    parser.add_argument(
+        "--model", metavar="DIR_OR_ID", help="model directory or Hugging Face id (default: the shipped model)"
+    )
+    parser.add_argument(
+        "--backend", choices=("auto", "torch", "onnx"), default="auto",
+        help="auto: the model directory's ONNX export (the shipped model's int8 file) on CPU when it has one, "
+        "else torch; torch: the safetensors weights (default: auto)",
+    )
+    _add_device_flag(parser)
+    _add_batch_size_flag(parser)
+    parser.add_argument(
+        "--threads", type=_positive_int, metavar="N",
+        help="CPU threads for inference (default: one per physical core; use fewer per run when running "
+        "several runs side by side)",
+    )
 
 
 def _add_device_flag(parser: argparse.ArgumentParser) -> None:

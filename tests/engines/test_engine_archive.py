@@ -24,6 +24,16 @@ def run(*args) -> int:
     return cli.main(["label", *map(str, args), "--no-progress"])
 
 
+def assert_engine_gives_the_local_rows(engine: str, archive, model_dir, tmp_path) -> None:
+    """``--engine ENGINE --workers 2`` labels the archive into exactly the rows of ``--engine local``."""
+    common = [archive, "--model", model_dir, "--part-size", 8]
+    assert run(*common, "--engine", "local", "--output", tmp_path / "local") == 0
+    assert run(*common, "--engine", engine, "--workers", 2, "--output", tmp_path / engine) == 0
+    local, cluster = read_parts(tmp_path / "local"), read_parts(tmp_path / engine)
+    assert not cluster.duplicated(["doc_id", "sentence_index"]).any()
+    pdt.assert_frame_equal(cluster, local)
+
+
 def test_archive_is_labelled_part_by_part_in_input_order(archive, varied_model_dir, tmp_path, capsys):
     out = tmp_path / "out"
     assert run(archive, "--engine", "local", "--model", varied_model_dir, "--part-size", 8, "--output", out) == 0

@@ -9,20 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pandas.testing as pdt
 
-from factsift import cli
 from factsift.engines.core import PART_COLUMN, POSITION_COLUMN, cached_classifier, label_batch, row_types
 
 from .conftest import archive_documents
-from .test_engine_archive import read_parts
+from .test_engine_archive import assert_engine_gives_the_local_rows
 
 
 def test_cluster_run_gives_the_local_rows_row_by_row(ray_cluster, archive, model_dir, tmp_path):
-    common = [str(archive), "--model", str(model_dir), "--part-size", "8", "--no-progress"]
-    assert cli.main(["label", *common, "--engine", "local", "--output", str(tmp_path / "local")]) == 0
-    assert cli.main(["label", *common, "--engine", "ray", "--workers", "2", "--output", str(tmp_path / "ray")]) == 0
-    local, ray = read_parts(tmp_path / "local"), read_parts(tmp_path / "ray")
-    assert not ray.duplicated(["doc_id", "sentence_index"]).any()
-    pdt.assert_frame_equal(ray, local)
+    assert_engine_gives_the_local_rows("ray", archive, model_dir, tmp_path)
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(ray_cluster, varied_model_dir):

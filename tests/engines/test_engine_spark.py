@@ -8,20 +8,14 @@ import shutil
 import pandas as pd
 import pandas.testing as pdt
 
-from factsift import cli
 from factsift.engines.core import PART_COLUMN, POSITION_COLUMN, cached_classifier, label_batch
 
 from .conftest import archive_documents
-from .test_engine_archive import read_parts
+from .test_engine_archive import assert_engine_gives_the_local_rows
 
 
 def test_cluster_run_gives_the_local_rows_row_by_row(spark, archive, model_dir, tmp_path):
-    common = [str(archive), "--model", str(model_dir), "--part-size", "8", "--no-progress"]
-    assert cli.main(["label", *common, "--engine", "local", "--output", str(tmp_path / "local")]) == 0
-    assert cli.main(["label", *common, "--engine", "spark", "--workers", "2", "--output", str(tmp_path / "spark")]) == 0
-    local, spark_rows = read_parts(tmp_path / "local"), read_parts(tmp_path / "spark")
-    assert not spark_rows.duplicated(["doc_id", "sentence_index"]).any()
-    pdt.assert_frame_equal(spark_rows, local)
+    assert_engine_gives_the_local_rows("spark", archive, model_dir, tmp_path)
 
 
 def test_model_loads_once_per_python_worker_and_stays_for_later_batches(spark, varied_model_dir, tmp_path):

@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from corpus import commentary_page, read_commentary_pages  # noqa: E402
 
 from factsift import Classifier  # noqa: E402
+from factsift.inputs import document_inputs  # noqa: E402
 from factsift.segment import Sentence, split_sentences  # noqa: E402
 
 LABELS = ["fact", "quotation", "opinion"]
@@ -63,10 +64,8 @@ def best_overlap(spans: Sequence[tuple[int, int]], start: int, end: int) -> int:
 def page_rows(text: str) -> tuple[list[Sentence], list[dict]]:
     """The segmenter's sentences of a page and sentence-predictor rows (text, raw_text, context)."""
     sentences = split_sentences(text)
-    rows = [{"text": s.model_text, "raw_text": s.text,
-             "context_before": sentences[i - 1].model_text if i else "",
-             "context_after": sentences[i + 1].model_text if i + 1 < len(sentences) else ""}
-            for i, s in enumerate(sentences)]
+    rows = [{"text": model_text, "raw_text": sentence.text, "context_before": before, "context_after": after}
+            for sentence, (model_text, before, after) in zip(sentences, document_inputs(sentences, 1))]
     return sentences, rows
 
 
